@@ -70,7 +70,7 @@ export interface Vma {
 /** A present PTE maps one page of a folio; a swap PTE names a swap slot. */
 export type Pte =
   | { readonly kind: 'present'; readonly folio: number; readonly page: number; writable: boolean }
-  | { readonly kind: 'swap'; readonly slot: number };
+  | { readonly kind: 'swap'; readonly slot: number; exclusive: boolean };
 
 /** A huge PMD maps a whole PMD-order folio. */
 export interface Pmd {

@@ -23,16 +23,7 @@ export class Truth implements MapcountScheme {
   }
 
   pageMapcount(folio: Folio, page: number): number {
-    const { pageSize } = this.sys.config.geometry;
-    let n = 0;
-    for (const e of entriesMapping(this.sys, folio.id)) {
-      if (e.level === 'pmd') n++;
-      else {
-        const pte = this.sys.mms.get(e.pid)!.ptes.get(e.addr / pageSize);
-        if (pte?.kind === 'present' && pte.page === page) n++;
-      }
-    }
-    return n;
+    return pageMapcountOf(this.sys, folio, page);
   }
 
   folioMapped(folio: Folio): boolean {
@@ -51,6 +42,20 @@ export class Truth implements MapcountScheme {
   clone(sys: MmSystem): Truth {
     return new Truth(sys);
   }
+}
+
+/** Entries mapping page `page` of the folio: its PTEs plus every PMD mapping the whole folio. */
+export function pageMapcountOf(sys: MmSystem, folio: Folio, page: number): number {
+  const { pageSize } = sys.config.geometry;
+  let n = 0;
+  for (const e of entriesMapping(sys, folio.id)) {
+    if (e.level === 'pmd') n++;
+    else {
+      const pte = sys.mms.get(e.pid)!.ptes.get(e.addr / pageSize);
+      if (pte?.kind === 'present' && pte.page === page) n++;
+    }
+  }
+  return n;
 }
 
 /** The VMAs whose page tables map the folio, read off the page tables (for checking rmap walks). */

@@ -1,0 +1,78 @@
+import { pmdAlignDown, pmdSize } from './geometry.ts';
+import { split_huge_page } from './huge_memory.ts';
+import type { Kernel } from './kernel.ts';
+import { splitAround, unmap_page_range, vma_merge } from './mmap.ts';
+import type { Outcome } from './outcome.ts';
+import { getPmd, getPte } from './page-table.ts';
+import { pageMapcountOf } from './schemes/truth.ts';
+import type { Folio, Mm } from './types.ts';
+import { shrink_folio } from './vmscan.ts';
+import { vmasIn } from './vma.ts';
+
+/** mm/madvise.c, as far as the advice touches mappings. */
+export const ADVICE = ['DONTNEED', 'HUGEPAGE', 'NOHUGEPAGE', 'COLD', 'PAGEOUT', 'FREE'] as const;
+export type Advice = (typeof ADVICE)[number];
+
+export function do_madvise(k: Kernel, mm: Mm, start: number, len: number, advice: Advice): Outcome {
+  const { sys } = k;
+  const g = sys.config.geometry;
+  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
+  const end = start + len;
+  if (vmasIn(sys, mm, start, end).length === 0) return 'ENOMEM';
+  switch (advice) {
+    case 'HUGEPAGE':
+    case 'NOHUGEPAGE':
+      // madvise_update_vma(): split at the edges, set VM_(NO)HUGEPAGE, merge again
+      for (const vma of splitAround(k, mm, start, end, 'inside')) vma.hugepage = advice === 'HUGEPAGE' ? 'hugepage' : 'nohugepage';
+      for (const vma of vmasIn(sys, mm, start, end)) vma_merge(k, mm, vma);
+      return 'ok';
+    case 'DONTNEED':
+      // zap_page_range_single() per VMA: a partly covered PMD is split, then PTEs zapped
+      for (const vma of vmasIn(sys, mm, start, end)) unmap_page_range(k, mm, vma, Math.max(start, vma.start), Math.min(end, vma.end));
+      return 'ok';
+    case 'COLD':
+    case 'PAGEOUT':
+    case 'FREE':
+      for (const folio of exclusiveFoliosIn(k, mm, start, end, advice !== 'FREE' || isPrivateAnon(k, mm, start, end))) {
+        if (advice === 'PAGEOUT') shrink_folio(k, folio);
+        // COLD only deactivates and FREE only marks lazyfree: no mapping changes
+      }
+      return 'ok';
+  }
+}
+
+function isPrivateAnon(k: Kernel, mm: Mm, start: number, end: number): boolean {
+  return vmasIn(k.sys, mm, start, end).every((vma) => vma.inode === null && !vma.shared);
+}
+
+/**
+ * madvise_cold_or_pageout_pte_range() / madvise_free_pte_range(): folios mapped elsewhere
+ * (page_mapcount() != 1) are skipped; a large folio only partly covered by the range is split
+ * first when it is mapped once. Returns the folios to act on.
+ */
+function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number, eligible: boolean): Folio[] {
+  const { sys } = k;
+  const g = sys.config.geometry;
+  if (!eligible) return [];
+  const out = new Set<Folio>();
+  for (let addr = start; addr < end; addr += g.pageSize) {
+    const pmd = getPmd(sys, mm, addr);
+    const pte = getPte(sys, mm, addr);
+    const id = pmd ? pmd.folio : pte?.kind === 'present' ? pte.folio : undefined;
+    if (id === undefined) continue;
+    const folio = sys.folios.get(id);
+    if (!folio || folio.kind === 'zero' || folio.kind === 'huge-zero') continue;
+    const page = pmd ? 0 : (pte as { page: number }).page;
+    if (pageMapcountOf(sys, folio, page) !== 1) continue;
+    const haddr = pmdAlignDown(g, addr);
+    const covered = folio.order === 0 || (pmd !== undefined && haddr >= start && haddr + pmdSize(g) <= end);
+    if (!covered) {
+      if (split_huge_page(k, folio) !== 'ok') continue;
+      addr -= g.pageSize; // look at the now small folio again
+      continue;
+    }
+    out.add(folio);
+    if (pmd) addr = haddr + pmdSize(g) - g.pageSize;
+  }
+  return [...out];
+}

@@ -1,0 +1,39 @@
+import type { Kernel } from './kernel.ts';
+import { splitAround, vma_merge } from './mmap.ts';
+import type { Outcome } from './outcome.ts';
+import type { Mm } from './types.ts';
+import { vmasIn } from './vma.ts';
+
+/**
+ * mm/mprotect.c: mprotect_fixup() splits VMAs at the range edges (a PMD straddling an edge is
+ * split), changes their protection, write-protects the entries when write is removed
+ * (change_protection()), then merges with neighbours of equal flags. No rmap call: mapcounts of
+ * the exact schemes do not change, but the number of VMAs mapping a folio does.
+ */
+export function do_mprotect(k: Kernel, mm: Mm, start: number, len: number, prot: { read: boolean; write: boolean }): Outcome {
+  const { sys } = k;
+  const g = sys.config.geometry;
+  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
+  const end = start + len;
+  // the whole range must be mapped (mprotect fails with ENOMEM on holes)
+  let covered = 0;
+  for (const vma of vmasIn(sys, mm, start, end)) covered += Math.min(vma.end, end) - Math.max(vma.start, start);
+  if (covered !== len) return 'ENOMEM';
+  for (const vma of splitAround(k, mm, start, end, 'inside')) {
+    vma.read = prot.read;
+    vma.write = prot.write;
+    if (!prot.write) writeProtect(k, mm, vma.start, vma.end);
+  }
+  for (const vma of vmasIn(sys, mm, start, end)) vma_merge(k, mm, vma);
+  return 'ok';
+}
+
+/** change_protection() removing write: every present PTE and PMD in range becomes read-only. */
+function writeProtect(k: Kernel, mm: Mm, start: number, end: number): void {
+  const g = k.sys.config.geometry;
+  const first = start / g.pageSize;
+  const last = end / g.pageSize;
+  for (const [vpn, pte] of mm.ptes) if (vpn >= first && vpn < last && pte.kind === 'present') pte.writable = false;
+  const nr = 1 << g.pmdOrder;
+  for (const [i, pmd] of mm.pmds) if (i * nr >= first && i * nr < last) pmd.writable = false;
+}
