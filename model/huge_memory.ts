@@ -225,5 +225,6 @@ function allocSplitPage(sys: MmSystem, folio: Folio, i: number): Folio {
     pins: 0,
   };
   sys.folios.set(small.id, small);
+  if (small.inPageCache && small.inode !== null) sys.inodes.get(small.inode)!.cache.set(small.index, small.id);
   return small;
 }

@@ -16,7 +16,7 @@ export function createSystem(config: MmConfig): MmSystem {
     swap: new Map(),
     mappedBy: new Map(),
     // pfns below 2 * HPAGE_PMD_NR hold the zero page and the huge zero page
-    next: { pid: 1, vma: 1, pfn: 2 * nr, anonVma: 1, inode: 1, slot: 1 },
+    next: { vma: 1, pfn: 2 * nr, anonVma: 1, inode: 1, slot: 1 },
   };
   sys.folios.set(ZERO_PFN, newFolio(ZERO_PFN, 0, 'zero'));
   sys.folios.set(nr, newFolio(nr, config.geometry.pmdOrder, 'huge-zero'));
@@ -42,10 +42,13 @@ function newFolio(id: number, order: number, kind: FolioKind): Folio {
   };
 }
 
-/** A new process with an empty mm. */
+/**
+ * A new process with an empty mm. Without a requested pid it takes the lowest free one: pid
+ * values mean nothing to the accounting, and reuse keeps explored states small.
+ */
 export function createProcess(sys: MmSystem, parent: Pid | null, pid?: Pid): Mm {
-  const id = pid ?? sys.next.pid;
-  sys.next.pid = Math.max(sys.next.pid, id + 1);
+  let id = pid ?? 1;
+  if (pid === undefined) while (sys.mms.has(id)) id++;
   const mm: Mm = { pid: id, parent, vmas: [], ptes: new Map(), pmds: new Map() };
   sys.mms.set(id, mm);
   return mm;

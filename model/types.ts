@@ -123,7 +123,7 @@ export interface MmSystem {
   swap: Map<number, SwapSlot>;
   /** Reverse index of the page tables: folio -> keys of the entries that map it (see page-table.ts). */
   mappedBy: Map<number, Set<string>>;
-  next: { pid: number; vma: number; pfn: number; anonVma: number; inode: number; slot: number };
+  next: { vma: number; pfn: number; anonVma: number; inode: number; slot: number };
 }
 
 /** The zero page and the huge zero page have fixed pfns below every allocated folio. */
