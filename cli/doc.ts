@@ -1,0 +1,25 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { costSections } from '../checker/doc/costs.ts';
+import { semanticsDocument } from '../checker/doc/semantics.ts';
+import { EXIT } from './exit.ts';
+
+export async function runDoc(opts: { check?: boolean; out: string }): Promise<number> {
+  const doc = semanticsDocument({ sections: await costSections() });
+  if (opts.check) {
+    let committed = '';
+    try {
+      committed = readFileSync(opts.out, 'utf8');
+    } catch {
+      committed = '';
+    }
+    if (committed === doc) {
+      process.stdout.write(`${opts.out} is up to date\n`);
+      return EXIT.ok;
+    }
+    process.stderr.write(`${opts.out} is stale: run \`trollcount doc\` and commit the result\n`);
+    return EXIT.violation;
+  }
+  writeFileSync(opts.out, doc);
+  process.stdout.write(`wrote ${opts.out}\n`);
+  return EXIT.ok;
+}
