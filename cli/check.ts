@@ -1,0 +1,62 @@
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { checkFile, overallVerdict, type FileReport } from '../checker/check.ts';
+import { buildReport, formatSummary } from '../checker/report.ts';
+import { isSchemeName } from '../model/schemes/registry.ts';
+import type { SchemeName } from '../model/schemes/scheme.ts';
+import type { Generation } from '../traces/events.ts';
+import { EXIT, UsageError } from './exit.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The bundled default: every real recorded trace. */
+export function bundledTraces(): string[] {
+  const dir = join(ROOT, 'traces/fixtures/real');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ftrace.gz'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+interface CheckCliOptions {
+  json?: boolean;
+  scheme?: string[];
+  kernel?: Generation;
+  html?: string;
+  perfetto?: string;
+}
+
+export async function runCheck(files: string[], opts: CheckCliOptions): Promise<number> {
+  const schemes = opts.scheme?.map((s) => {
+    if (!isSchemeName(s)) throw new UsageError(`unknown scheme '${s}'`);
+    return s as SchemeName;
+  });
+  const inputs = files.length ? files : bundledTraces();
+  const reports: FileReport[] = [];
+  // a progress bar only for a person watching a terminal, never in pipes or CI logs
+  const bar = process.stderr.isTTY && !process.env.CI ? new cliProgress.SingleBar({ format: ' {file} {value} events', clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  for (const file of inputs) {
+    const name = relative(process.cwd(), file) || file;
+    bar?.start(0, 0, { file: name });
+    try {
+      reports.push(await checkFile(file, { generation: opts.kernel, schemes, onProgress: (n) => bar?.update(n, { file: name }) }));
+    } finally {
+      bar?.stop();
+    }
+  }
+  const report = buildReport(reports);
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(formatSummary(report));
+  if (opts.html) {
+    const { writeHtmlReport } = await import('../checker/html.ts');
+    await writeHtmlReport(opts.html, report);
+  }
+  if (opts.perfetto) {
+    const { writePerfetto } = await import('../checker/perfetto.ts');
+    await writePerfetto(opts.perfetto, report);
+  }
+  const verdict = overallVerdict(reports);
+  return verdict === 'agree' ? EXIT.ok : verdict === 'diverge' ? EXIT.violation : EXIT.inconclusive;
+}
