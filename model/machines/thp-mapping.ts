@@ -1,4 +1,4 @@
-import { and, assign, not, setup } from 'xstate';
+import { and, assign, createActor, not, setup, type Actor } from 'xstate';
 
 /**
  * The legacy (5.15 .. 6.1) mapping lifecycle of one anonymous THP, as a statechart that *runs*:
@@ -93,6 +93,27 @@ const bump = (mapcount: readonly number[], page: number, by: number): number[] =
   return next;
 };
 
+/** A freshly allocated THP: every counter at -1 (unmapped), PageDoubleMap clear. */
+export const initialThpContext = (nr: number): ThpMappingContext => ({
+  nr,
+  compoundMapcount: -1,
+  mapcount: new Array<number>(nr).fill(-1),
+  doubleMap: false,
+  atomics: 0,
+});
+
+/**
+ * A started actor for a new THP. Its first snapshot is resolved directly, not through the context
+ * factory (which xstate runs as an assign(): flagged when the actor is born inside another actor's
+ * action, as every scheme's is, from an action of the MM system machine).
+ */
+export function startThpActor(nr: number): Actor<typeof thpMappingMachine> {
+  return createActor(thpMappingMachine, {
+    snapshot: thpMappingMachine.resolveState({ value: 'unmapped', context: initialThpContext(nr) }),
+    input: { nr },
+  }).start();
+}
+
 export const thpMappingMachine = setup({
   types: {
     context: {} as ThpMappingContext,
@@ -173,13 +194,7 @@ export const thpMappingMachine = setup({
   },
 }).createMachine({
   id: 'thpMapping',
-  context: ({ input }) => ({
-    nr: input.nr,
-    compoundMapcount: -1,
-    mapcount: new Array<number>(input.nr).fill(-1),
-    doubleMap: false,
-    atomics: 0,
-  }),
+  context: ({ input }) => initialThpContext(input.nr),
   initial: 'unmapped',
   on: {
     LEARN: { target: '.learned', actions: 'learnKernelFields' },

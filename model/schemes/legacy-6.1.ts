@@ -1,5 +1,6 @@
 import { createActor, type Actor } from 'xstate';
 import {
+  startThpActor,
   thpMappingMachine,
   thpStatePath,
   type ThpMappingContext,
@@ -59,7 +60,7 @@ export class Legacy61 implements MapcountScheme {
   private thp(folio: Folio): ThpActor {
     let actor = this.thps.get(folio.id);
     if (!actor) {
-      actor = createActor(thpMappingMachine, { input: { nr: 1 << folio.order } }).start();
+      actor = startThpActor(1 << folio.order);
       this.thps.set(folio.id, actor);
     }
     return actor;
