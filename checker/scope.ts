@@ -25,6 +25,10 @@ export interface Scope {
   readonly ops: readonly MmOperationType[];
   /** Lengths tried, in pages. */
   readonly lengths: readonly number[];
+  /** /sys/kernel/mm/transparent_hugepage/enabled (default 'always'). */
+  readonly thp?: 'always' | 'madvise' | 'never';
+  /** Whether shmem faults allocate PMD-sized folios (default true). */
+  readonly shmemThp?: boolean;
 }
 
 export const ALL_EXPLORED_OPS: readonly MmOperationType[] = [
@@ -52,7 +56,8 @@ export function defaultScope(overrides: Partial<Scope> = {}): Scope {
     windowStart,
     windowPmds: 3,
     ops: ['FAULT', 'MPROTECT', 'MUNMAP', 'FORK', 'EXIT', 'MREMAP', 'MMAP'],
-    lengths: [1, 2, thp / geometry.pageSize],
+    // half a THP first: the split that shows the proposal's hazard in the fewest steps
+    lengths: [thp / geometry.pageSize / 2, 1, thp / geometry.pageSize],
     ...overrides,
   };
 }
@@ -159,4 +164,53 @@ export function operationArbitrary(s: Scope): fc.Arbitrary<MmOperation> {
     .filter((t) => byType[t])
     .map((t) => ({ arbitrary: byType[t]!, weight: t === 'FAULT' ? 6 : t === 'FORK' || t === 'EXIT' ? 1 : 2 }));
   return fc.oneof(...weighted);
+}
+
+/**
+ * Small scopes aimed at one VMA-structure change each (the proposal's hazards), built on the
+ * default geometry. The explorer gets no hint about the hazard: only which operations exist.
+ */
+export function hazardScopes(geometry: Geometry = TINY): Record<'merge' | 'mremap' | 'fork' | 'doubleMap', Scope> {
+  const thp = pmdSize(geometry);
+  const half = thp / 2;
+  const pages = thp / geometry.pageSize;
+  const base = defaultScope({ geometry });
+  const w = base.windowStart;
+  const file: MmOperation = { type: 'CREATE_FILE', inode: 1, pages: 2 * pages, shmem: true };
+  return {
+    // a tmpfs THP in the page cache (faulted in while its VMA was whole), then the VMA split in two
+    // that differ only in protection: faults map the THP from both, mprotect merges them
+    merge: defaultScope({
+      geometry,
+      setup: [
+        { type: 'SPAWN', pid: 1 },
+        file,
+        { type: 'MMAP', pid: 1, addr: w, len: thp, read: true, write: true, shared: true, inode: 1, pgoff: 0, fixed: true },
+        { type: 'FAULT', pid: 1, addr: w, write: false },
+        { type: 'MPROTECT', pid: 1, addr: w + half, len: half, read: true, write: false },
+      ],
+      pids: [1],
+      windowPmds: 1,
+      ops: ['FAULT', 'MPROTECT'],
+      lengths: [pages / 2],
+    }),
+    // an anon THP and mremap to other PMDs of the window
+    mremap: defaultScope({ geometry, pids: [1], windowPmds: 3, ops: ['FAULT', 'MREMAP'], lengths: [pages / 2, pages] }),
+    // an anon THP shared by fork among up to three processes
+    fork: defaultScope({ geometry, pids: [1, 2, 3], windowPmds: 1, ops: ['FAULT', 'FORK', 'EXIT'], lengths: [pages] }),
+    // one mm maps the same file range twice (two VMAs over one tmpfs THP)
+    doubleMap: defaultScope({
+      geometry,
+      setup: [
+        { type: 'SPAWN', pid: 1 },
+        file,
+        { type: 'MMAP', pid: 1, addr: w, len: thp, read: true, write: true, shared: true, inode: 1, pgoff: 0, fixed: true },
+        { type: 'MMAP', pid: 1, addr: w + thp, len: thp, read: true, write: true, shared: true, inode: 1, pgoff: 0, fixed: true },
+      ],
+      pids: [1],
+      windowPmds: 2,
+      ops: ['FAULT', 'MUNMAP'],
+      lengths: [pages],
+    }),
+  };
 }

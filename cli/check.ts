@@ -24,8 +24,6 @@ interface CheckCliOptions {
   json?: boolean;
   scheme?: string[];
   kernel?: Generation;
-  html?: string;
-  perfetto?: string;
 }
 
 export async function runCheck(files: string[], opts: CheckCliOptions): Promise<number> {
@@ -49,14 +47,6 @@ export async function runCheck(files: string[], opts: CheckCliOptions): Promise<
   const report = buildReport(reports);
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(formatSummary(report));
-  if (opts.html) {
-    const { writeHtmlReport } = await import('../checker/html.ts');
-    await writeHtmlReport(opts.html, report);
-  }
-  if (opts.perfetto) {
-    const { writePerfetto } = await import('../checker/perfetto.ts');
-    await writePerfetto(opts.perfetto, report);
-  }
   const verdict = overallVerdict(reports);
   return verdict === 'agree' ? EXIT.ok : verdict === 'diverge' ? EXIT.violation : EXIT.inconclusive;
 }

@@ -35,8 +35,6 @@ program
   .option('--json', 'print the report as JSON (specs/report.schema.json)')
   .option('--scheme <names...>', 'schemes to run beside the exact one (default: all)')
   .addOption(new Option('--kernel <generation>', 'override the detected accounting generation').choices(['6.1', '6.12']))
-  .option('--html <file>', 'also write a self-contained HTML report')
-  .option('--perfetto <file>', 'also write Chrome/Perfetto trace-event JSON')
   .addHelpText(
     'after',
     `

@@ -308,15 +308,19 @@ export class ProposalVmaHooks extends SaturatingScheme {
   private move(from: Vma, to: Vma): void {
     const { pageSize } = this.sys.config.geometry;
     const len = from.end - from.start;
-    const movedStart = to.start + (from.pgoff - to.pgoff) * pageSize;
-    const movedEnd = movedStart + len;
-    if (movedStart <= to.start && movedEnd >= to.end) return; // `to` is exactly the moved range
-    const moved = vmaPart(this.sys, to, Math.max(movedStart, to.start), Math.min(movedEnd, to.end));
+    const movedStart = Math.max(to.start, to.start + (from.pgoff - to.pgoff) * pageSize);
+    const movedEnd = Math.min(to.end, to.start + (from.pgoff - to.pgoff) * pageSize + len);
+    const moved = vmaPart(this.sys, to, movedStart, movedEnd);
     const others: Vma[] = [];
     if (to.start < moved.start) others.push(vmaPart(this.sys, to, to.start, moved.start));
     if (moved.end < to.end) others.push(vmaPart(this.sys, to, moved.end, to.end));
     for (const folio of this.foliosIn(moved, moved.start, moved.end)) {
-      if (others.some((part) => this.scan(part, folio))) this.send(folio, { type: 'VMA_UNMAPPED' });
+      // before: `from` mapped the folio (and `to` too, if it held other pages of it already)
+      const toMappedBefore = others.some((part) => this.scan(part, folio));
+      // after: `to` maps it, and `from` still does if only part of the folio moved
+      const fromStillMaps = this.scan(from, folio);
+      if (fromStillMaps && !toMappedBefore) this.send(folio, { type: 'VMA_MAPPED' });
+      if (!fromStillMaps && toMappedBefore) this.send(folio, { type: 'VMA_UNMAPPED' });
     }
   }
 

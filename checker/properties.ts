@@ -1,0 +1,214 @@
+import type { Kernel } from '../model/kernel.ts';
+import { SATURATED_VALUE, type PlainSnapshot, type SaturatingState } from '../model/machines/saturating-mapcount.ts';
+import { rmap_walk } from '../model/rmap.ts';
+import type { MapcountScheme, SchemeName } from '../model/schemes/scheme.ts';
+import { vmasMapping } from '../model/schemes/truth.ts';
+import type { Folio, Vma } from '../model/types.ts';
+import { mmInvariants, type Violation } from './invariants.ts';
+
+/**
+ * The proposal's soundness, per folio, for `proposal` and `proposal+vma-hooks` (reference/proposal.txt):
+ *   - Zero / One / Two equal the number of VMAs whose page tables map the folio (truth.ts vmasMapping);
+ *   - Many only if at least 3 VMAs mapped it since the last rmap walk (or the walk said so);
+ *   - never below the truth (Many reads as "at least 3");
+ *   - the references the mapcount holds are min(count, 3).
+ * Each rule has its own property name, so a violation says which rule broke. Sticky Many above
+ * the truth is allowed by the proposal; it is reported as a cost finding (what resolving it costs).
+ */
+
+export const PROPOSAL_SCHEMES: readonly SchemeName[] = ['proposal', 'proposal+vma-hooks'];
+
+/** The rules, as they appear in Violation.property. */
+export const RULE = {
+  zeroWhileMapped: 'proposal: Zero while the folio is mapped',
+  belowTruth: 'proposal: count below the VMAs mapping the folio',
+  aboveTruth: 'proposal: Zero/One/Two above the VMAs mapping the folio',
+  manyUnjustified: 'proposal: Many without 3 VMAs since the last walk',
+  refs: 'proposal: mapcount references == min(count, 3)',
+} as const;
+
+/** A finding that is not a violation: sticky Many over fewer than 3 VMAs, and what resolving it costs. */
+export const STICKY_MANY = 'proposal: sticky Many above the truth (resolving needs an rmap walk)';
+
+/** A finding that is not a violation: one mm maps the folio through several VMAs, and the count says so. */
+export const SAME_MM_VMAS = 'proposal: several VMAs of one mm counted (a reader taking the count for sharing sees it shared)';
+
+export interface CostFinding {
+  readonly finding: typeof STICKY_MANY | typeof SAME_MM_VMAS;
+  readonly scheme: SchemeName;
+  readonly folio: number;
+  readonly detail: string;
+  /** What one rmap walk to resolve it costs. */
+  readonly walk?: { readonly vmasVisited: number; readonly ptesScanned: number; readonly vmasFound: number };
+}
+
+const WORD: Readonly<Record<SaturatingState, string>> = { zero: 'Zero', one: 'One', two: 'Two', many: 'Many' };
+export const stateWord = (s: SaturatingState): string => WORD[s];
+
+/**
+ * History the soundness rule for Many needs, per proposal scheme and folio: whether at least 3
+ * VMAs mapped it (sampled after each operation) since the last walk the scheme applied. Plain
+ * data (structuredClone-able); part of the explored state.
+ */
+export interface ProposalMonitor {
+  /** `${scheme}:${pfn}` -> { manyAllowed, walks seen } */
+  readonly folios: Map<string, { manyAllowed: boolean; walks: number }>;
+}
+
+export const newMonitor = (): ProposalMonitor => ({ folios: new Map() });
+export const cloneMonitor = (m: ProposalMonitor): ProposalMonitor => ({ folios: new Map([...m.folios].map(([k, v]) => [k, { ...v }])) });
+
+interface Saturating extends MapcountScheme {
+  snapshotOf(folio: Folio): PlainSnapshot;
+}
+
+export const proposalSchemes = (k: Kernel): Saturating[] =>
+  k.schemes.filter((s) => PROPOSAL_SCHEMES.includes(s.name)) as unknown as Saturating[];
+
+const liveFolios = (k: Kernel): Folio[] => [...k.sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero');
+
+/** Update the monitor after an operation (call before checking the state). */
+export function observe(k: Kernel, monitor: ProposalMonitor): void {
+  const schemes = proposalSchemes(k);
+  if (!schemes.length) return;
+  const live = new Set<string>();
+  for (const folio of liveFolios(k)) {
+    const truth = vmasMapping(k.sys, folio).length;
+    for (const s of schemes) {
+      const key = `${s.name}:${folio.id}`;
+      live.add(key);
+      const walks = s.snapshotOf(folio).context.walks;
+      let e = monitor.folios.get(key);
+      if (!e) monitor.folios.set(key, (e = { manyAllowed: false, walks }));
+      if (e.walks !== walks) {
+        e.walks = walks;
+        e.manyAllowed = false;
+      }
+      if (truth >= 3) e.manyAllowed = true;
+    }
+  }
+  for (const key of [...monitor.folios.keys()]) if (!live.has(key)) monitor.folios.delete(key);
+}
+
+const vmaList = (n: number): string => `${n} VMA${n === 1 ? '' : 's'}`;
+
+/**
+ * Sampling inside an operation: a split, merge or move, or an rmap call, may take the number of
+ * VMAs mapping a folio to 3 and back within one operation (mprotect of a middle page splits the
+ * VMA in three, then merges it back), and a count that saw it go to Many is right to stay there.
+ * The executor calls this from every rmap call (add/dup run before the entry is set: the VMA
+ * counts as mapping) and every VMA change (page tables final).
+ */
+export function sampleWithinOperation(k: Kernel, monitor: ProposalMonitor, folio: Folio, adding: Vma | null): void {
+  const schemes = proposalSchemes(k);
+  if (!schemes.length || !k.sys.folios.has(folio.id)) return;
+  const ids = new Set(vmasMapping(k.sys, folio).map((v) => v.id));
+  if (adding) ids.add(adding.id);
+  if (ids.size < 3) return;
+  for (const s of schemes) {
+    const key = `${s.name}:${folio.id}`;
+    const e = monitor.folios.get(key);
+    if (e) e.manyAllowed = true;
+    else monitor.folios.set(key, { manyAllowed: true, walks: s.snapshotOf(folio).context.walks });
+  }
+}
+
+/** Folios an rmap walk could see near a VMA change: every live folio mapped in the mm of the VMA. */
+export function sampleVmaChange(k: Kernel, monitor: ProposalMonitor, mmPid: number): void {
+  if (!proposalSchemes(k).length) return;
+  const mm = k.sys.mms.get(mmPid);
+  if (!mm) return;
+  const ids = new Set<number>();
+  for (const p of mm.ptes.values()) if (p.kind === 'present') ids.add(p.folio);
+  for (const p of mm.pmds.values()) ids.add(p.folio);
+  for (const id of ids) {
+    const f = k.sys.folios.get(id);
+    if (f && f.kind !== 'zero' && f.kind !== 'huge-zero') sampleWithinOperation(k, monitor, f, null);
+  }
+}
+
+/** The soundness rules for every proposal scheme present in the kernel. */
+export function proposalSoundness(k: Kernel, monitor: ProposalMonitor): Violation[] {
+  const out: Violation[] = [];
+  const schemes = proposalSchemes(k);
+  if (!schemes.length) return out;
+  for (const folio of liveFolios(k)) {
+    const vmas = vmasMapping(k.sys, folio);
+    const truth = vmas.length;
+    const where = vmas.length ? ` (VMAs ${vmas.map((v) => `${v.id} [0x${v.start.toString(16)}-0x${v.end.toString(16)}) of pid ${v.mm}`).join(', ')})` : '';
+    for (const s of schemes) {
+      const snap = s.snapshotOf(folio);
+      const value = SATURATED_VALUE[snap.value];
+      const says = `count says ${WORD[snap.value]} while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it${where}`;
+      const add = (property: string, detail: string): void => void out.push({ property, scheme: s.name, folio: folio.id, detail });
+      if (snap.value !== 'many') {
+        if (value !== truth) {
+          if (value === 0) add(RULE.zeroWhileMapped, says);
+          else if (value < truth) add(RULE.belowTruth, says);
+          else add(RULE.aboveTruth, says);
+        }
+      } else if (!(monitor.folios.get(`${s.name}:${folio.id}`)?.manyAllowed ?? false)) {
+        add(RULE.manyUnjustified, `${says}; never 3 since the last walk`);
+      }
+      if (snap.context.refs !== Math.min(value, 3)) add(RULE.refs, `count ${WORD[snap.value]} holds ${snap.context.refs} references`);
+    }
+  }
+  return out;
+}
+
+/** Sticky Many over fewer than 3 VMAs: allowed, but only an rmap walk can bring it down. */
+export function proposalCostFindings(k: Kernel): CostFinding[] {
+  const out: CostFinding[] = [];
+  const schemes = proposalSchemes(k);
+  if (!schemes.length) return out;
+  for (const folio of liveFolios(k)) {
+    const vmas = vmasMapping(k.sys, folio);
+    const truth = vmas.length;
+    const mms = new Set(vmas.map((v) => v.mm));
+    if (truth >= 2 && mms.size === 1) {
+      for (const s of schemes) {
+        const state = s.snapshotOf(folio).value;
+        if (state === 'two' || state === 'many')
+          out.push({ finding: SAME_MM_VMAS, scheme: s.name, folio: folio.id, detail: `count says ${WORD[state]} while ${vmaList(truth)} of pid ${[...mms][0]} alone map it` });
+      }
+    }
+    const manyIn = schemes.filter((s) => s.snapshotOf(folio).value === 'many');
+    if (!manyIn.length || truth >= 3) continue;
+    const walk = rmap_walk(k.sys, folio);
+    const found = new Set(walk.hits.map((h) => h.vma.id)).size;
+    for (const s of manyIn) {
+      out.push({
+        finding: STICKY_MANY,
+        scheme: s.name,
+        folio: folio.id,
+        detail: `count says Many while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it; resolving walks ${walk.visited} VMAs and reads ${walk.scanned} page-table entries to find ${found}`,
+        walk: { vmasVisited: walk.visited, ptesScanned: walk.scanned, vmasFound: found },
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * A state property beyond the built-in ones: the extension point for reader decisions
+ * (model/readers.ts: every reader decision classed exact / conservative / wrong; a wrong one is a
+ * violation) and anything else a caller wants checked after every operation.
+ */
+export type StateProperty = (k: Kernel) => Violation[];
+
+export interface PropertyOptions {
+  /** Extra properties checked after every operation (e.g. reader decisions). */
+  readonly extra?: readonly StateProperty[];
+}
+
+/**
+ * Everything exploration and op replay check after each operation: the MM invariants (every exact
+ * scheme equals the truth, refcount/mapcount pairing, no mapped folio freed, rmap walks exact,
+ * page cache consistent), the proposal's soundness, and the extra properties.
+ */
+export function checkState(k: Kernel, monitor: ProposalMonitor, opts: PropertyOptions = {}): Violation[] {
+  return [...mmInvariants(k), ...proposalSoundness(k, monitor), ...(opts.extra ?? []).flatMap((p) => p(k))];
+}
+
+/** The key a violation is deduplicated by: the rule and the scheme (each gets its shortest counterexample). */
+export const violationKey = (v: Violation): string => `${v.property}|${v.scheme ?? ''}`;

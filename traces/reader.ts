@@ -1,0 +1,328 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { TraceInputError, type Generation, type Position, type PositionedEvent, type TraceHeader } from './events.ts';
+import { InputStreamError, JsonSyntaxError, TraceDocumentReader, checkJsonText, locateInJson, positionIn } from './json-document.ts';
+import { eventProblem, headerProblem } from './schema.ts';
+
+/**
+ * Reading trace files as streams, whatever their form:
+ * - JSON Lines (`.jsonl`): the header alone on the first non-blank line, then one event per line;
+ *   blank lines are ignored;
+ * - a JSON document (`.json`): `{ "header": {...}, "events": [ ... ] }`, header first;
+ * - ftrace text (`# tracer:` on the first line, or a name containing `.ftrace` or ending in
+ *   `.txt`): converted on the fly by traces/ftrace/convert.ts;
+ * each optionally gzip-compressed (detected by the gzip magic bytes; a name ending in `.gz` must be
+ * gzip). A large file is never loaded whole. Every problem with the input is a TraceInputError
+ * naming file:line:column and what was expected.
+ */
+
+export interface TraceStream {
+  readonly header: TraceHeader;
+  /** The events in file order, each with where it came from. Iterate once. */
+  readonly events: AsyncIterable<PositionedEvent>;
+}
+
+export interface OpenTraceOptions {
+  /** Check against this accounting generation instead of header.kernel.generation. */
+  readonly generation?: Generation;
+}
+
+type OpenFtrace = (path: string, opts?: OpenTraceOptions) => Promise<TraceStream>;
+
+/** Open a trace file of any supported form; the header has been read and checked when this resolves. */
+export async function openTrace(path: string, opts: OpenTraceOptions = {}): Promise<TraceStream> {
+  if (/\.ftrace(\.|$)/.test(basename(path)) || /\.txt(\.gz)?$/.test(path)) return openFtraceFile(path, opts);
+  const source = decodeFile(path);
+  let head = '';
+  let form: 'jsonl' | 'document' | 'ftrace' | undefined;
+  let ended = false;
+  try {
+    while (form === undefined) {
+      const next = await source.next();
+      if (next.done) ended = true;
+      else head += next.value;
+      form = detect(path, head, ended);
+    }
+  } catch (e) {
+    await source.return(undefined);
+    if (e instanceof InputStreamError) throw new TraceInputError(positionAfter(path, head), e.message);
+    throw e;
+  }
+  if (form === 'ftrace') {
+    await source.return(undefined);
+    return openFtraceFile(path, opts);
+  }
+  const chunks = prepend(head, ended ? emptyAsync() : source);
+  const items = form === 'jsonl' ? readJsonl(path, chunks) : readDocument(path, chunks);
+  const first = await items.next();
+  if (first.done || first.value.kind !== 'header') throw new Error('trace reader: no header'); // readers throw before this
+  const header = opts.generation ? { ...first.value.header, kernel: { ...first.value.header.kernel, generation: opts.generation } } : first.value.header;
+  return { header, events: once(path, eventsOf(items)) };
+}
+
+/** Read a whole trace into memory (tests, small traces). */
+export async function readTrace(path: string, opts: OpenTraceOptions = {}): Promise<{ header: TraceHeader; events: PositionedEvent[] }> {
+  const t = await openTrace(path, opts);
+  const events: PositionedEvent[] = [];
+  for await (const e of t.events) events.push(e);
+  return { header: t.header, events };
+}
+
+// ---- form detection ---------------------------------------------------------------------------
+
+const DETECT_LIMIT = 1 << 20;
+
+/**
+ * Which form the text starting with `head` is, or undefined to read more. JSON Lines when the first
+ * field of the first object is not "header"/"events" (a JSONL header begins with "format"; a line
+ * without a header is reported by the JSONL reader); when the first field cannot be seen yet, JSON
+ * Lines if the first line is a complete JSON object with `format`, otherwise a JSON document.
+ */
+function detect(path: string, head: string, ended: boolean): 'jsonl' | 'document' | 'ftrace' | undefined {
+  const start = head.search(/\S/);
+  if (start < 0) {
+    if (!ended) return undefined;
+    throw new TraceInputError({ file: path, line: 1, column: 1 }, 'empty file: expected a trace (a JSON Lines header line, a JSON document {"header": ..., "events": [...]} or ftrace text)');
+  }
+  const nl = head.indexOf('\n', start);
+  const firstLine = (nl < 0 ? head.slice(start) : head.slice(start, nl)).replace(/\r$/, '');
+  if (firstLine.startsWith('# tracer:')) return 'ftrace';
+  if (nl < 0 && !ended && head.length - start < 9 && '# tracer:'.startsWith(firstLine)) return undefined;
+  if (head[start] !== '{') {
+    const at = positionIn(head, start, 1, 1);
+    throw new TraceInputError(
+      { file: path, ...at },
+      `not a trace: found ${describeStart(head.charCodeAt(start))}; expected a JSON Lines header {"format": "trollcount-trace", ...}, a JSON document {"header": ..., "events": [...]} or ftrace text ("# tracer: ...")`,
+    );
+  }
+  const key = /^\{\s*"((?:[^"\\\n]|\\.)*)"/.exec(head.slice(start));
+  if (key) return key[1] === 'header' || key[1] === 'events' ? 'document' : 'jsonl';
+  if (nl < 0 && !ended && head.length < DETECT_LIMIT) return undefined;
+  try {
+    const v: unknown = JSON.parse(firstLine);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && 'format' in v) return 'jsonl';
+  } catch {
+    // not a complete object on one line
+  }
+  return 'document';
+}
+
+function describeStart(c: number): string {
+  if (c === 0x5b) return "'[' (a bare JSON array has no header)";
+  if (c < 0x20 || c === 0x7f || c === 0xfffd || c === 0) return `binary data (character U+${c.toString(16).toUpperCase().padStart(4, '0')})`;
+  return `'${String.fromCharCode(c)}'`;
+}
+
+// ---- JSON Lines -------------------------------------------------------------------------------
+
+type Item = { kind: 'header'; header: TraceHeader; at: Position } | { kind: 'event'; event: PositionedEvent };
+
+async function* readJsonl(file: string, chunks: AsyncIterable<string>): AsyncGenerator<Item> {
+  let lineNo = 0;
+  let partial = '';
+  let seenHeader = false;
+  function* take(text: string): Generator<Item> {
+    lineNo++;
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+    const start = line.search(/\S/);
+    if (start < 0) return;
+    const column = start + 1;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (e) {
+      throw syntaxError(file, line, lineNo, e);
+    }
+    if (!seenHeader) {
+      const isEvent = typeof value === 'object' && value !== null && 'ev' in value && !('format' in value);
+      if (isEvent)
+        throw new TraceInputError({ file, line: lineNo, column }, 'header missing: the first line is an event; a JSON Lines trace starts with the header {"format": "trollcount-trace", "version": 1, ...}');
+      const p = headerProblem(value);
+      if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
+      seenHeader = true;
+      yield { kind: 'header', header: value as TraceHeader, at: { file, line: lineNo, column } };
+      return;
+    }
+    const p = eventProblem(value);
+    if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
+    yield { kind: 'event', event: { event: value as PositionedEvent['event'], at: { file, line: lineNo } } };
+  }
+  try {
+    for await (const chunk of chunks) {
+      let from = 0;
+      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', from)) {
+        const text = partial + chunk.slice(from, nl);
+        partial = '';
+        from = nl + 1;
+        yield* take(text);
+      }
+      partial += chunk.slice(from);
+    }
+  } catch (e) {
+    if (e instanceof InputStreamError) throw new TraceInputError({ file, line: lineNo + 1, column: partial.length + 1 }, e.message);
+    throw e;
+  }
+  if (partial.length) yield* take(partial);
+  if (!seenHeader) throw new TraceInputError({ file, line: 1, column: 1 }, 'empty file: expected the trace header line {"format": "trollcount-trace", ...}');
+}
+
+function syntaxError(file: string, line: string, lineNo: number, parseError: unknown): TraceInputError {
+  try {
+    checkJsonText(line, lineNo, 1);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) {
+      const what = e.what.startsWith('unexpected end of input') ? e.what.replace('unexpected end of input', 'the line ends early (truncated?)') : e.what;
+      return new TraceInputError({ file, line: e.line, column: e.column }, `malformed JSON: ${what}`);
+    }
+  }
+  return new TraceInputError({ file, line: lineNo, column: 1 }, `malformed JSON: ${(parseError as Error).message}`);
+}
+
+function locate(file: string, text: string, line: number, path: readonly string[], atKey = false, column = 1): Position {
+  const offset = locateInJson(text, path, atKey);
+  return { file, ...positionIn(text, offset, line, column) };
+}
+
+// ---- JSON document ----------------------------------------------------------------------------
+
+async function* readDocument(file: string, chunks: AsyncIterable<string>): AsyncGenerator<Item> {
+  const reader = new TraceDocumentReader();
+  try {
+    for await (const item of reader.read(chunks)) {
+      const at = { file, line: item.line, column: item.column };
+      if (item.kind === 'header') {
+        const p = headerProblem(item.value);
+        if (p) throw new TraceInputError(locate(file, item.text, item.line, p.path, p.atKey, item.column), p.what);
+        yield { kind: 'header', header: item.value as TraceHeader, at };
+      } else {
+        const p = eventProblem(item.value);
+        if (p) throw new TraceInputError(locate(file, item.text, item.line, p.path, p.atKey, item.column), p.what);
+        yield { kind: 'event', event: { event: item.value as PositionedEvent['event'], at } };
+      }
+    }
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new TraceInputError({ file, line: e.line, column: e.column }, e.what);
+    if (e instanceof InputStreamError) throw new TraceInputError({ file, ...reader.position() }, e.message);
+    throw e;
+  }
+}
+
+// ---- plumbing ---------------------------------------------------------------------------------
+
+async function* eventsOf(items: AsyncGenerator<Item>): AsyncGenerator<PositionedEvent> {
+  for await (const item of items) if (item.kind === 'event') yield item.event;
+}
+
+function once<T>(path: string, gen: AsyncGenerator<T>): AsyncIterable<T> {
+  let used = false;
+  return {
+    [Symbol.asyncIterator]() {
+      if (used) throw new Error(`the events of ${path} can be iterated only once`);
+      used = true;
+      return gen;
+    },
+  };
+}
+
+async function* prepend(head: string, rest: AsyncIterator<string>): AsyncGenerator<string> {
+  try {
+    if (head) yield head;
+    for (;;) {
+      const n = await rest.next();
+      if (n.done) return;
+      yield n.value;
+    }
+  } finally {
+    await rest.return?.(undefined);
+  }
+}
+
+async function* emptyAsync(): AsyncGenerator<string> {}
+
+function positionAfter(file: string, text: string): Position {
+  return { file, ...positionIn(text, text.length, 1, 1) };
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * The file's text in chunks: gunzipped when it starts with the gzip magic bytes, decoded as UTF-8
+ * (strictly: bytes that are not UTF-8 are an error, binary data is not silently turned into U+FFFD).
+ * Problems of the byte source are InputStreamError, thrown after the text decoded before them.
+ */
+async function* decodeFile(path: string): AsyncGenerator<string> {
+  let magic: Buffer;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { buffer, bytesRead } = await fh.read(Buffer.alloc(2), 0, 2, 0);
+      magic = buffer.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw new InputStreamError(`cannot read the trace file: ${(e as Error).message}`);
+  }
+  const gzip = magic.length === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  if (!gzip && path.endsWith('.gz') && magic.length > 0) {
+    if (magic.length === 1 && magic[0] === 0x1f) throw new InputStreamError('gzip stream cut short (the file ends inside the gzip header): the trace is truncated');
+    throw new InputStreamError('not gzip data, although the file name ends in .gz');
+  }
+  const raw = createReadStream(path, { highWaterMark: 1 << 16 });
+  let stream: Readable = raw;
+  if (gzip) {
+    const gunzip = createGunzip();
+    raw.on('error', (e) => gunzip.destroy(e));
+    stream = raw.pipe(gunzip);
+  }
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  try {
+    for await (const buf of stream) {
+      yield decodeChunk(decoder, buf as Buffer);
+    }
+    const rest = decodeChunk(decoder, undefined);
+    if (rest) yield rest;
+  } catch (e) {
+    if (e instanceof BadUtf8) {
+      if (e.valid) yield e.valid;
+      throw new InputStreamError('invalid UTF-8 (binary data?): a trace is text');
+    }
+    throw new InputStreamError(streamProblem(e as NodeJS.ErrnoException));
+  } finally {
+    raw.destroy();
+    if (stream !== raw) stream.destroy();
+  }
+}
+
+class BadUtf8 extends Error {
+  constructor(readonly valid: string) {
+    super('invalid UTF-8');
+  }
+}
+
+function decodeChunk(decoder: TextDecoder, buf: Buffer | undefined): string {
+  try {
+    return buf ? decoder.decode(buf, { stream: true }) : decoder.decode();
+  } catch {
+    // the text before the first bad byte (approximately: a sequence split across chunks may shift it)
+    const lenient = buf ? new TextDecoder('utf-8').decode(buf) : '';
+    const bad = lenient.indexOf('\ufffd');
+    throw new BadUtf8(bad > 0 ? lenient.slice(0, bad) : '');
+  }
+}
+
+function streamProblem(e: NodeJS.ErrnoException): string {
+  if (e.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(e.message)) return 'gzip stream cut short (unexpected end of file): the trace is truncated';
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) return `corrupt gzip data (${e.message})`;
+  return `cannot read the trace file: ${e.message}`;
+}
+
+async function openFtraceFile(path: string, opts: OpenTraceOptions): Promise<TraceStream> {
+  // loaded lazily: the converter and its probe tables are only needed for ftrace text
+  const { openFtrace }: { openFtrace: OpenFtrace } = await import('./ftrace/convert.ts');
+  return openFtrace(path, opts);
+}

@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type { MmOperationType } from '../model/operations.ts';
+import { TraceInputError, type Position, type TraceEvent, type TraceEventKind, type TraceHeader } from './events.ts';
+
+/**
+ * specs/trace.schema.json, compiled once (module-level singleton) with ajv's JSON Schema 2020-12
+ * dialect. `ev` and the operation's `type` are OpenAPI-style discriminators: ajv then checks only
+ * the branch named by the tag, so an error speaks about the event the user meant.
+ */
+
+type JsonSchema = { readonly [key: string]: unknown };
+
+export const traceSchema: JsonSchema = JSON.parse(readFileSync(new URL('../specs/trace.schema.json', import.meta.url), 'utf8'));
+const defs = traceSchema['$defs'] as Record<string, JsonSchema>;
+const SCHEMA_ID = traceSchema['$id'] as string;
+
+/** Every event kind, in the schema's order (a test keeps this, the schema and events.ts in step). */
+export const EVENT_KINDS: readonly TraceEventKind[] = ['op', 'kcall', 'syscall', 'fault', 'sched', 'tracepoint', 'obs', 'step', 'marker', 'lost'];
+/** Every MmOperation type, in the schema's order. */
+export const OPERATION_TYPES: readonly MmOperationType[] = [
+  'SPAWN', 'CREATE_FILE', 'MMAP', 'MUNMAP', 'MPROTECT', 'MADVISE', 'MREMAP', 'FORK', 'EXIT', 'FAULT',
+  'SPLIT_FOLIO', 'COLLAPSE', 'MIGRATE', 'RECLAIM', 'PIN', 'UNPIN',
+];
+
+const ajv = new Ajv2020.default({ discriminator: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allErrors: false });
+ajv.addSchema(traceSchema);
+function compiled(def: string): ValidateFunction {
+  const v = ajv.getSchema(`${SCHEMA_ID}#/$defs/${def}`);
+  if (!v) throw new Error(`specs/trace.schema.json has no $defs/${def}`);
+  return v;
+}
+const headerValidator = compiled('header');
+const eventValidator = compiled('event');
+
+/** What is wrong with a value: the path of the offending field (object keys, array indices) and a sentence. */
+export interface SchemaProblem {
+  readonly path: readonly string[];
+  readonly what: string;
+  /** The problem is the last path element's name (an unexpected field), not its value. */
+  readonly atKey?: boolean;
+}
+
+/** The problem with a would-be trace header, or undefined when it is valid. */
+export function headerProblem(value: unknown): SchemaProblem | undefined {
+  if (!isObject(value)) return { path: [], what: `expected the trace header object {"format": "trollcount-trace", "version": 1, ...}, got ${typeName(value)}` };
+  if (headerValidator(value)) return undefined;
+  if ('format' in value && value['format'] !== 'trollcount-trace')
+    return { path: ['format'], what: `not a trollcount trace header: format is ${show(value['format'])} (expected "trollcount-trace")` };
+  return explain(headerValidator.errors ?? [], 'trace header: ');
+}
+
+/** The problem with a would-be trace event, or undefined when it is valid. */
+export function eventProblem(value: unknown): SchemaProblem | undefined {
+  if (!isObject(value)) return { path: [], what: `expected an event object {"ev": ...}, got ${typeName(value)}` };
+  if (eventValidator(value)) return undefined;
+  if ('format' in value && !('ev' in value))
+    return { path: [], what: 'a trace header where an event was expected: the header comes once, first in the trace' };
+  const kind = typeof value['ev'] === 'string' ? value['ev'] : undefined;
+  const op = kind === 'op' && isObject(value['op']) && (OPERATION_TYPES as readonly unknown[]).includes(value['op']['type']) ? ` (${String(value['op']['type'])})` : '';
+  return explain(eventValidator.errors ?? [], kind !== undefined && (EVENT_KINDS as readonly string[]).includes(kind) ? `'${kind}' event${op}: ` : '');
+}
+
+/** Throws TraceInputError at `at` unless `value` is a valid TraceHeader. */
+export function validateHeader(value: unknown, at: Position): asserts value is TraceHeader {
+  const p = headerProblem(value);
+  if (p) throw new TraceInputError(at, p.what);
+}
+
+/** Throws TraceInputError at `at` unless `value` is a valid TraceEvent. */
+export function validateEvent(value: unknown, at: Position): asserts value is TraceEvent {
+  const p = eventProblem(value);
+  if (p) throw new TraceInputError(at, p.what);
+}
+
+// ---- error messages ------------------------------------------------------------------------
+
+function explain(errors: readonly ErrorObject[], context: string): SchemaProblem {
+  // anyOf reports each branch's failure and then itself: the anyOf says what was expected.
+  const e = errors.find((x) => x.keyword === 'anyOf' || x.keyword === 'propertyNames') ?? errors[0];
+  if (!e) return { path: [], what: `${context}does not match specs/trace.schema.json` };
+  const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const field = (p: readonly string[]): string => `'${p.join('.')}'`;
+  const parent = (e.parentSchema ?? {}) as JsonSchema;
+  switch (e.keyword) {
+    case 'discriminator': {
+      const { tag, tagValue } = e.params as { tag: string; tagValue: unknown };
+      const [noun, options] = tag === 'ev' ? ['event kind', EVENT_KINDS] : ['operation type', OPERATION_TYPES];
+      const at = tag === 'ev' ? '' : ` in ${field([...path, tag])}`;
+      if (typeof tagValue !== 'string') return { path: [...path, tag], what: `${context}the ${noun}${at} must be a string (expected one of ${options.join(', ')}), got ${show(tagValue)}` };
+      return { path: [...path, tag], what: `${context}unknown ${noun} '${tagValue}'${at} (expected one of ${options.join(', ')})` };
+    }
+    case 'required': {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      if (path.length === 0 && missing === 'ev') return { path, what: `missing field 'ev' (the event kind: one of ${EVENT_KINDS.join(', ')})` };
+      const props = (parent['properties'] ?? {}) as Record<string, JsonSchema>;
+      const expected = props[missing] ? ` (${describe(props[missing])})` : '';
+      return { path, what: `${context}missing field ${field([...path, missing])}${expected}` };
+    }
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      const allowed = allowedFields(parent);
+      return { path: [...path, extra], atKey: true, what: `${context}unexpected field ${field([...path, extra])}${allowed.length ? ` (expected only ${allowed.join(', ')})` : ''}` };
+    }
+    default: {
+      const name = (e.params as { propertyName?: string }).propertyName;
+      if (e.keyword === 'propertyNames' || name !== undefined)
+        return { path: name === undefined ? path : [...path, name], atKey: true, what: `${context}field name ${show(name)}${path.length ? ` in ${field(path)}` : ''} must be an identifier (a letter, then letters, digits or _)` };
+      const where = path.length ? `field ${field(path)}` : 'the value';
+      return { path, what: `${context}${where} must be ${describe(parent, e)} (got ${show(e.data)})` };
+    }
+  }
+}
+
+/** What a schema expects, in words. */
+function describe(s: JsonSchema, e?: ErrorObject): string {
+  if (typeof s['$ref'] === 'string') return describe(defs[(s['$ref'] as string).replace('#/$defs/', '')] ?? {});
+  if (s === defs['hex'] || s['pattern'] === '^0x[0-9a-f]+$')
+    return 'a lowercase hex string like "0xffffea0004280040" (64-bit values are strings, never JSON numbers)';
+  if (s === defs['kcallArg']) return 'a hex string like "0xffffea0004280040" (an x64 fetch-arg) or an integer in the 32-bit range (an s32/u32/x32/u8 fetch-arg)';
+  if ('const' in s) return show(s['const']);
+  if (Array.isArray(s['enum'])) return `one of ${(s['enum'] as unknown[]).map(show).join(', ')}`;
+  if (e && (e.keyword === 'minimum' || e.keyword === 'maximum' || e.keyword === 'maxLength' || e.keyword === 'minLength' || e.keyword === 'pattern'))
+    return `${article(s)}${e.keyword === 'pattern' ? ` matching ${String(s['pattern'])}` : ` that ${(e.message ?? '').replace(/^must (be|NOT have) /, (_m, v: string) => (v === 'be' ? 'is ' : 'has no '))}`}`;
+  return article(s);
+}
+
+function article(s: JsonSchema): string {
+  switch (s['type']) {
+    case 'boolean':
+      return 'true or false';
+    case 'integer':
+      return 'an integer';
+    case 'number':
+      return 'a number';
+    case 'string':
+      return 'a string';
+    case 'object':
+      return 'an object';
+    case 'array':
+      return 'an array';
+    default:
+      return 'valid';
+  }
+}
+
+function allowedFields(s: JsonSchema): string[] {
+  return Object.keys((s['properties'] ?? {}) as object);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v === 'string' ? 'a string' : typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v} ${show(v)}`;
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
