@@ -23,6 +23,7 @@ export function dup_mmap(k: Kernel, parent: Mm, childPid?: number): Mm {
     insertVma(sys, child, dst);
     anon_vma_fork(sys, dst, src);
     i_mmap_insert(sys, dst);
+    k.probes?.hit({ fn: 'copy_page_range', dst: child, dstVma: dst, src: parent, srcVma: src });
     if (src.anonVma !== null) copy_page_range(k, child, dst, parent, src);
   }
   return child;
@@ -35,7 +36,9 @@ function copy_page_range(k: Kernel, dst: Mm, dstVma: Vma, src: Mm, srcVma: Vma):
   for (let haddr = pmdAlignDown(g, srcVma.start); haddr < srcVma.end; haddr += pmdSize(g)) {
     const pmd = getPmd(sys, src, haddr);
     if (!pmd) continue;
+    k.probes?.hit({ fn: 'copy_huge_pmd', dst, dstVma, src, srcVma, addr: haddr, pmd });
     // a maybe-pinned anon THP cannot be shared: split it, the PTE copy below handles the pages
+    k.readers?.ask(k, { at: 'pin_check', site: 'fork', folio: sys.folios.get(pmd.folio)! });
     if (sys.folios.get(pmd.folio)!.pins > 0) __split_huge_pmd(k, src, srcVma, haddr);
     else copy_huge_pmd(k, dst, dstVma, src, haddr);
   }
@@ -59,6 +62,7 @@ function copy_page_range(k: Kernel, dst: Mm, dstVma: Vma, src: Mm, srcVma: Vma):
       setPte(sys, dst, addr, { kind: 'present', folio: folio.id, page: 0, writable: false });
       continue;
     }
+    k.readers?.ask(k, { at: 'pin_check', site: 'fork', folio });
     if (folio.kind === 'anon' && folio.pins > 0) {
       // folio_try_dup_anon_rmap() fails on a maybe-pinned page: the child gets its own copy
       // (copy_present_page()) and the parent keeps the page writable and exclusive

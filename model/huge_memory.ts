@@ -17,14 +17,17 @@ import type { Outcome } from './outcome.ts';
 export function do_huge_pmd_anonymous_page(k: Kernel, mm: Mm, vma: Vma, addr: number, write: boolean): void {
   const { sys } = k;
   const haddr = pmdAlignDown(sys.config.geometry, addr);
+  k.probes?.hit({ fn: 'do_huge_pmd_anonymous_page', mm, vma, addr });
   if (!write) {
     setPmd(sys, mm, haddr, { folio: hugeZeroPfn(sys), writable: false });
+    k.probes?.hit({ fn: 'do_huge_pmd_anonymous_page', mm, vma, addr, ret: 0 });
     return;
   }
   const folio = newAnonFolio(k, vma, haddr, sys.config.geometry.pmdOrder);
   folio.written[(addr - haddr) / sys.config.geometry.pageSize] = true;
   rmapCall(k, { op: 'add', level: 'pmd', folio, page: 0, nr: 1 << folio.order, vma, newAnon: true, exclusive: true });
   setPmd(sys, mm, haddr, { folio: folio.id, writable: true });
+  k.probes?.hit({ fn: 'do_huge_pmd_anonymous_page', mm, vma, addr, ret: 0 });
 }
 
 /** do_set_pmd(): map a PMD-sized page-cache folio with one PMD (folio_add_file_rmap_pmd()). */
@@ -45,6 +48,7 @@ export function __split_huge_pmd(k: Kernel, mm: Mm, vma: Vma, addr: number): voi
   const haddr = pmdAlignDown(g, addr);
   const pmd = getPmd(sys, mm, haddr);
   if (!pmd) return;
+  k.probes?.hit({ fn: '__split_huge_pmd', mm, vma, addr, pmd });
   const folio = sys.folios.get(pmd.folio)!;
   const nr = pmdPages(g);
   if (folio.kind === 'huge-zero') {
@@ -78,6 +82,8 @@ export function splitPmdStraddling(k: Kernel, mm: Mm, addr: number): void {
 
 /** zap_huge_pmd(): clear the PMD, then remove the rmap (folio_remove_rmap_pmd()). */
 export function zap_huge_pmd(k: Kernel, mm: Mm, vma: Vma, haddr: number): void {
+  const entry = getPmd(k.sys, mm, haddr);
+  if (entry) k.probes?.hit({ fn: 'zap_huge_pmd', mm, vma, addr: haddr, pmd: entry });
   const pmd = clearPmd(k.sys, mm, haddr);
   if (!pmd) return;
   const folio = k.sys.folios.get(pmd.folio)!;
@@ -150,6 +156,7 @@ export function unmapAll(k: Kernel, folio: Folio, splitPmds: boolean): SavedMapp
       saved.push({ pid: e.pid, addr: e.addr, level: 'pte', page: pte.page, writable: pte.writable });
       rmapCall(k, { op: 'remove', level: 'pte', folio, page: pte.page, nr: 1, vma });
     }
+    k.readers?.ask(k, { at: 'try_to_unmap', folio, vma });
   }
   return saved;
 }
@@ -194,6 +201,7 @@ export function remapSaved(
 export function split_huge_page(k: Kernel, folio: Folio): Outcome {
   const { sys } = k;
   if (folio.order === 0 || isSpecialFolio(folio)) return 'EINVAL';
+  k.readers?.ask(k, { at: 'pin_check', site: 'can_split_folio', folio });
   if (folio.pins > 0) return 'EBUSY';
   const saved = unmapAll(k, folio, true);
   const nr = 1 << folio.order;

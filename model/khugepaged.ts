@@ -46,8 +46,10 @@ export function collapse_huge_page(k: Kernel, mm: Mm, addr: number): Outcome {
       continue;
     }
     if (folio.kind !== 'anon') return 'EINVAL';
+    k.readers?.ask(k, { at: 'khugepaged_shared', pid: mm.pid, folio, page: pte.page });
     if (pageMapcountOf(sys, folio, pte.page) > 1) shared++;
     // is_refcount_suitable(): references beyond mappings and swap cache are pins
+    k.readers?.ask(k, { at: 'pin_check', site: 'khugepaged', folio });
     if (folio.pins > 0) return 'EBUSY';
     pages.push({ folio, page: pte.page });
   }

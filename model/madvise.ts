@@ -63,6 +63,7 @@ function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number, eligib
     const folio = sys.folios.get(id);
     if (!folio || folio.kind === 'zero' || folio.kind === 'huge-zero') continue;
     const page = pmd ? 0 : (pte as { page: number }).page;
+    k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page });
     if (pageMapcountOf(sys, folio, page) !== 1) continue;
     const haddr = pmdAlignDown(g, addr);
     const covered = folio.order === 0 || (pmd !== undefined && haddr >= start && haddr + pmdSize(g) <= end);

@@ -52,45 +52,40 @@ export function mapPtes(
 }
 
 /**
- * zap_pte_range() over [start, end) of one VMA: clear every PTE, then remove the rmap. 6.12 batches
- * consecutive pages of one folio into one folio_remove_rmap_ptes(); 6.1 calls page_remove_rmap()
- * per page. Swap entries drop their swap count.
+ * zap_pte_range() over [start, end) of one VMA: clear the entries, then remove their rmap, one
+ * batch at a time. 6.12 batches consecutive pages of one folio (folio_pte_batch() looks ahead
+ * without clearing) into one folio_remove_rmap_ptes(); 6.1 calls page_remove_rmap() per page.
+ * Either way a remove hook sees every later entry still in place. Swap entries drop their count.
  */
 export function zapPteRange(k: Kernel, mm: Mm, vma: Vma, start: number, end: number): void {
   const { sys } = k;
   const { pageSize } = sys.config.geometry;
   const batched = sys.config.kernel !== '6.1';
   const touched = new Set<Folio>();
-  let run: { folio: Folio; page: number; nr: number } | null = null;
-  const flush = (): void => {
-    if (!run) return;
-    rmapCall(k, { op: 'remove', level: 'pte', folio: run.folio, page: run.page, nr: run.nr, vma });
-    touched.add(run.folio);
-    run = null;
-  };
-  for (let addr = start; addr < end; addr += pageSize) {
-    const pte = clearPte(sys, mm, addr);
+  for (let addr = start; addr < end; ) {
+    const pte = getPte(sys, mm, addr);
     if (pte === undefined) {
-      flush();
+      addr += pageSize;
       continue;
     }
-    if (pte.kind === 'swap') {
-      flush();
-      swapFree(sys, pte.slot);
+    if (pte.kind === 'swap' || isSpecialFolio(sys.folios.get(pte.folio)!)) {
+      clearPte(sys, mm, addr);
+      if (pte.kind === 'swap') swapFree(sys, pte.slot);
+      addr += pageSize;
       continue;
     }
     const folio = sys.folios.get(pte.folio)!;
-    if (isSpecialFolio(folio)) {
-      flush();
-      continue;
+    let nr = 1;
+    while (batched && addr + nr * pageSize < end) {
+      const next = getPte(sys, mm, addr + nr * pageSize);
+      if (next?.kind !== 'present' || next.folio !== folio.id || next.page !== pte.page + nr) break;
+      nr++;
     }
-    if (batched && run && run.folio === folio && run.page + run.nr === pte.page) run.nr++;
-    else {
-      flush();
-      run = { folio, page: pte.page, nr: 1 };
-    }
+    for (let i = 0; i < nr; i++) clearPte(sys, mm, addr + i * pageSize);
+    rmapCall(k, { op: 'remove', level: 'pte', folio, page: pte.page, nr, vma });
+    touched.add(folio);
+    addr += nr * pageSize;
   }
-  flush();
   for (const folio of touched) folioPutIfUnused(k, folio);
 }
 
@@ -216,6 +211,7 @@ export function do_swap_page(k: Kernel, mm: Mm, vma: Vma, addr: number, write: b
   setPte(sys, mm, addr, { kind: 'present', folio: folio.id, page: 0, writable: exclusive && vma.write });
   swapFree(sys, pte.slot);
   if (write && !exclusive) {
+    k.readers?.ask(k, { at: 'wp_fault', pid: mm.pid, addr, level: 'pte' });
     if (anonPageReusable(sys, folio, 0)) wp_page_reuse(k, mm, vma, addr);
     else wp_page_copy(k, mm, vma, addr);
   }

@@ -14,6 +14,7 @@ import { findVma } from './vma.ts';
 export function shrink_folio(k: Kernel, folio: Folio): Outcome {
   const { sys } = k;
   if (isSpecialFolio(folio)) return 'EINVAL';
+  k.readers?.ask(k, { at: 'folio_referenced', folio });
   if (folio.pins > 0) return 'EBUSY';
   if (folio.order > 0) {
     const first = folio.id;
@@ -41,6 +42,7 @@ export function shrink_folio(k: Kernel, folio: Folio): Outcome {
       setPte(sys, mm, e.addr, { kind: 'swap', slot, exclusive: folio.anonExclusive[0] });
     }
     rmapCall(k, { op: 'remove', level: 'pte', folio, page: 0, nr: 1, vma });
+    k.readers?.ask(k, { at: 'try_to_unmap', folio, vma });
   }
   if (slot !== null && sys.swap.get(slot)!.count === 0) sys.swap.delete(slot);
   if (folio.inode !== null && folio.inPageCache) {

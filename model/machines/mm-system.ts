@@ -201,6 +201,7 @@ export const mmSystemMachine = setup({
     },
     migrate_folio: ({ context, event }) => {
       const e = event as Ev<'MIGRATE'>;
+      context.k.readers?.ask(context.k, { at: 'numa_shared', pid: e.pid, ...folioAt(context.k, e.pid, e.addr)! });
       context.outcome = migrate_folio(context.k, folioAt(context.k, e.pid, e.addr)!.folio);
     },
     shrink_folio: ({ context, event }) => {
@@ -227,6 +228,9 @@ export const mmSystemMachine = setup({
       context.outcome = 'ok';
     },
     endFault: ({ context }) => void (context.fault = null),
+    // the readers of the mapcount (model/readers.ts): the COW decision about to be made
+    askCowReaders: ({ context }) => context.k.readers?.ask(context.k, { at: 'wp_fault', pid: pending(context).mm.pid, addr: pending(context).addr, level: 'pte' }),
+    askHugeCowReaders: ({ context }) => context.k.readers?.ask(context.k, { at: 'wp_fault', pid: pending(context).mm.pid, addr: pending(context).addr, level: 'pmd' }),
     do_huge_pmd_anonymous_page: ({ context }) => {
       const f = pending(context);
       do_huge_pmd_anonymous_page(context.k, f.mm, f.vma, f.addr, f.write);
@@ -331,6 +335,7 @@ export const mmSystemMachine = setup({
           always: [{ guard: 'writeToReadOnlyPmd', target: 'do_huge_pmd_wp_page' }, { target: '#mm.idle' }],
         },
         do_huge_pmd_wp_page: {
+          entry: 'askHugeCowReaders',
           always: [
             { guard: 'thpExclusive', target: '#mm.idle', actions: 'reuseHugePmd' },
             { guard: 'sharedFileMapping', target: '#mm.idle', actions: 'makePmdWritable' },
@@ -350,6 +355,7 @@ export const mmSystemMachine = setup({
           always: [{ guard: 'writeToReadOnlyPte', target: 'do_wp_page' }, { target: '#mm.idle' }],
         },
         do_wp_page: {
+          entry: 'askCowReaders',
           always: [
             { guard: 'sharedFileMapping', target: '#mm.idle', actions: 'wp_page_shared' },
             { guard: 'anonPageReusable', target: '#mm.idle', actions: 'wp_page_reuse' },
@@ -387,6 +393,7 @@ export function startMmSystem(k: Kernel): { actor: MmActor; run: (op: MmOperatio
   return {
     actor,
     run: (op) => {
+      actor.getSnapshot().context.k.readers?.operation(op);
       actor.send(op);
       return actor.getSnapshot().context.outcome;
     },
