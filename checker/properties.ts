@@ -196,6 +196,20 @@ export function proposalCostFindings(k: Kernel): CostFinding[] {
  */
 export type StateProperty = (k: Kernel) => Violation[];
 
+/**
+ * Every reader decision safe: the kernel's readers of the mapcount (model/readers.ts), asked at the
+ * MM's decision points, must never get an unsafe ('wrong') answer from a scheme. Needs a reader
+ * log attached to the kernel (attachReaders); reports the wrong answers of the last operation.
+ */
+export const READER_SAFE = 'reader decision safe';
+export const readerSafety: StateProperty = (k) =>
+  (k.readers?.drainWrong() ?? []).map((c) => ({
+    property: READER_SAFE,
+    scheme: c.scheme,
+    folio: c.folio,
+    detail: `${c.reader}${c.site ? ` at ${c.site}` : ''}: answered ${c.answer} where the page tables say ${c.truth}`,
+  }));
+
 export interface PropertyOptions {
   /** Extra properties checked after every operation (e.g. reader decisions). */
   readonly extra?: readonly StateProperty[];

@@ -17,6 +17,7 @@ interface ExploreCliOptions {
   kernel: Generation;
   out?: string;
   json?: boolean;
+  readers: boolean;
 }
 
 const positive = (name: string, value: string): number => {
@@ -56,8 +57,9 @@ export async function runExplore(opts: ExploreCliOptions): Promise<number> {
   });
   const scope = namedScope(opts.scope, opts.kernel);
   let report: ExploreReport;
-  if (opts.mode === 'bfs') report = exploreBfs({ scope, schemes, maxDepth: positive('depth', opts.depth), maxStates: positive('max-states', opts.maxStates) });
-  else if (opts.mode === 'random') report = exploreRandom({ scope, schemes, runs: positive('runs', opts.runs), maxOps: positive('depth', opts.depth) });
+  const readers = opts.readers;
+  if (opts.mode === 'bfs') report = exploreBfs({ scope, schemes, readers, maxDepth: positive('depth', opts.depth), maxStates: positive('max-states', opts.maxStates) });
+  else if (opts.mode === 'random') report = exploreRandom({ scope, schemes, readers, runs: positive('runs', opts.runs), maxOps: positive('depth', opts.depth) });
   else throw new UsageError(`unknown mode '${opts.mode}' (expected bfs or random)`);
   if (opts.out && report.violations.length) await writeCounterexampleTrace(opts.out, report.violations[0], scope);
   if (opts.json) process.stdout.write(`${JSON.stringify({ ...report, fingerprints: undefined }, null, 2)}\n`);

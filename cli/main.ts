@@ -33,6 +33,8 @@ program
   .description('Replay traces through the model and check that the kernel agrees with the exact accounting, event by event.')
   .argument('[files...]', 'trace files: ftrace text, JSON, JSON Lines, optionally .gz (default: the bundled real traces)')
   .option('--json', 'print the report as JSON (specs/report.schema.json)')
+  .option('--html <file>', 'also write a self-contained HTML report: summary, divergences, a timeline per folio')
+  .option('--perfetto <file>', 'also write Chrome/Perfetto trace-event JSON (open it in ui.perfetto.dev)')
   .option('--scheme <names...>', 'schemes to run beside the exact one (default: all)')
   .addOption(new Option('--kernel <generation>', 'override the detected accounting generation').choices(['6.1', '6.12']))
   .addHelpText(
@@ -41,7 +43,8 @@ program
 Examples:
   trollcount check
   trollcount check traces/fixtures/ops-fork-cow.jsonl
-  trollcount check my.ftrace.gz --kernel 6.1 --json > report.json`,
+  trollcount check my.ftrace.gz --kernel 6.1 --json > report.json
+  trollcount check traces/fixtures/kcalls-6.1-wrong-mapcount.jsonl --html report.html --perfetto report.json`,
   )
   .action(async (files: string[], opts) => process.exit(await runCheck(files, opts)));
 
@@ -66,6 +69,7 @@ program
   .option('--runs <n>', 'random mode: number of sequences', '200')
   .option('--scope <name>', 'a named scope: default, merge, mremap, fork-many, double-map', 'default')
   .addOption(new Option('--kernel <generation>', 'MM behaviour to emulate').choices(['6.1', '6.12']).default('6.12'))
+  .option('--no-readers', "do not ask the kernel's mapcount readers (COW reuse, unmap walks, smaps, pin checks...) at each decision")
   .option('--out <file>', 'write the first counterexample as a trace that `trollcount check` replays')
   .option('--json', 'print the report as JSON')
   .addHelpText('after', `

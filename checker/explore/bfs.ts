@@ -3,7 +3,8 @@ import type { MmOperation } from '../../model/operations.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
 import { findVma } from '../../model/vma.ts';
 import type { Violation } from '../invariants.ts';
-import { checkState, cloneMonitor, newMonitor, observe, proposalCostFindings, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
+import { attachReaders } from '../../model/readers.ts';
+import { checkState, cloneMonitor, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
 import { FingerprintSet, canonicalString, fingerprint, pidSymmetrySound } from './canonical.ts';
 import { Executor, type CoverageReport } from './executor.ts';
@@ -30,8 +31,10 @@ export interface BfsOptions {
   readonly pidSymmetry?: boolean;
   /** Stop at the end of the depth where the first violation was found. */
   readonly stopAtFirstDepth?: boolean;
-  /** Extra state properties (e.g. reader decisions). */
+  /** Extra state properties. */
   readonly extra?: readonly StateProperty[];
+  /** Ask the kernel's readers of the mapcount at every decision point and check every answer is safe. */
+  readonly readers?: boolean;
   /** Keep the fingerprints reached (as "h1:h2" strings), to compare with random exploration. */
   readonly keepFingerprints?: boolean;
   /** Called after each depth level. */
@@ -107,8 +110,9 @@ export function inertOperation(k: Kernel, op: MmOperation): boolean {
 }
 
 /** The scope's root state: setup run on a fresh kernel. */
-export function rootState(scope: Scope, schemes: readonly SchemeName[], exec: Executor, engine: 'fast' | 'actor' = 'fast'): { k: Kernel; monitor: ProposalMonitor } {
+export function rootState(scope: Scope, schemes: readonly SchemeName[], exec: Executor, engine: 'fast' | 'actor' = 'fast', readers = false): { k: Kernel; monitor: ProposalMonitor } {
   const k = newKernel(scope, schemes, engine);
+  if (readers) attachReaders(k);
   const monitor = newMonitor();
   for (const op of scope.setup) {
     const outcome = exec.run(k, op, monitor);
@@ -126,7 +130,8 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
   const maxStates = opts.maxStates ?? 500_000;
   const exec = new Executor();
   const ops = enumerateOperations(scope);
-  const root = rootState(scope, schemes, exec);
+  const root = rootState(scope, schemes, exec, 'fast', opts.readers);
+  const extra = [...(opts.extra ?? []), ...(opts.readers ? [readerSafety] : [])];
   const pidSymmetry = (opts.pidSymmetry ?? true) && pidSymmetrySound(root.k);
   const canon = { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry };
   const visited = new FingerprintSet(1024);
@@ -138,7 +143,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
 
   const record = (node: Node): void => {
     const path = node.path.map((i) => ops[i]);
-    for (const v of checkState(node.k, node.monitor, { extra: opts.extra })) {
+    for (const v of checkState(node.k, node.monitor, { extra })) {
       const key = violationKey(v);
       if (!violations.has(key)) violations.set(key, toCounterexample(v, scope.setup, path));
     }

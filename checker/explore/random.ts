@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import type { MmOperation } from '../../model/operations.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
 import type { Violation } from '../invariants.ts';
-import { checkState, newMonitor, observe, proposalCostFindings, violationKey, type StateProperty } from '../properties.ts';
+import { attachReaders } from '../../model/readers.ts';
+import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type StateProperty } from '../properties.ts';
 import { enumerateOperations, operationArbitrary, type Scope } from '../scope.ts';
 import { scopeSummary, toCounterexample, type Counterexample, type CostCounterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalString, fingerprint, pidSymmetrySound } from './canonical.ts';
@@ -30,6 +31,8 @@ export interface RandomOptions {
   readonly seed?: number;
   readonly pidSymmetry?: boolean;
   readonly extra?: readonly StateProperty[];
+  /** Ask the kernel's readers of the mapcount at every decision point and check every answer is safe. */
+  readonly readers?: boolean;
   /** Keep the fingerprints reached (as "h1:h2" strings), to compare with the BFS. */
   readonly keepFingerprints?: boolean;
 }
@@ -51,6 +54,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
   const maxOps = opts.maxOps ?? 20;
   const seed = opts.seed ?? 42;
   const exec = new Executor();
+  const extra = [...(opts.extra ?? []), ...(opts.readers ? [readerSafety] : [])];
   const visited = new FingerprintSet(1024);
   const prints = opts.keepFingerprints ? new Set<string>() : undefined;
   let explored = 0;
@@ -60,6 +64,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
   /** Runs one sequence; `track` records coverage. Stops early once `stopAt` is violated. */
   const runSequence = (ops: readonly MmOperation[], track: boolean, stopAt?: string): RunResult => {
     const k = newKernel(scope, schemes, 'fast');
+    if (opts.readers) attachReaders(k);
     const monitor = newMonitor();
     for (const op of scope.setup) exec.run(k, op, monitor);
     observe(k, monitor);
@@ -67,7 +72,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
     const canon = { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry };
     const firstAt = new Map<string, { v: Violation; step: number }>();
     const note = (step: number): boolean => {
-      for (const v of checkState(k, monitor, { extra: opts.extra })) {
+      for (const v of checkState(k, monitor, { extra })) {
         const key = violationKey(v);
         if (!firstAt.has(key)) firstAt.set(key, { v, step });
         if (key === stopAt) return true;

@@ -51,5 +51,6 @@ export function newKernel(scope: Scope, schemes: readonly SchemeName[], engine: 
 /** A deep copy: the system by structuredClone, every scheme bound to the copy. */
 export function cloneKernel(k: Kernel): Kernel {
   const sys = structuredClone(k.sys);
-  return { sys, schemes: k.schemes.map((s) => s.clone(sys)) };
+  // the reader log is shared: it accumulates what was asked over the whole exploration
+  return { sys, schemes: k.schemes.map((s) => s.clone(sys)), readers: k.readers };
 }
