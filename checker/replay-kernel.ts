@@ -1,11 +1,12 @@
-import { createActor, type Actor } from 'xstate';
-import type { Generation, Position, TraceEvent, TraceHeader } from '../traces/events.ts';
+import { createActor } from 'xstate';
+import { fastPath, type PlainSnapshot } from '../model/machines/saturating-mapcount.ts';
+import { TraceInputError, type Generation, type Position, type TraceEvent, type TraceHeader } from '../traces/events.ts';
 import { createSystem } from '../model/mm.ts';
 import { Legacy61 } from '../model/schemes/legacy-6.1.ts';
 import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
-import { knowledgeMachine, type KnowledgeState } from './machines/knowledge.ts';
+import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
 
 /**
  * Replay of a real kernel trace (kcall events: the rmap probes with the counters the kernel held
@@ -84,6 +85,42 @@ export interface ReplayKernelOptions {
   readonly onProgress?: (events: number) => void;
   /** Divergences kept in the result (default 50); all are counted. */
   readonly maxDivergences?: number;
+  /** Stop early when aborted (checked every 4096 events): the result covers the events replayed so far. */
+  readonly signal?: AbortSignal;
+  /** Observer of every checked or learned kcall/obs (for `check --html/--perfetto`); absent: no cost. */
+  readonly timeline?: (entry: TimelineEntry) => void;
+  /** How the knowledge machines run: their fast path (default) or xstate actors; the results are identical. */
+  readonly knowledgeEngine?: KnowledgeEngine;
+}
+
+// ---- timeline (observer for reports; nothing is collected unless opts.timeline is given) -----------
+
+/** One value of an event: what the kernel reported and what the model predicted (absent: learned). */
+export interface TimelineValue {
+  readonly field: string;
+  readonly page: number;
+  readonly kernel: number | boolean;
+  /** The model's prediction; undefined when the value was adopted from the kernel (learned). */
+  readonly model?: number | boolean;
+  readonly diverged: boolean;
+}
+
+/** A kcall or obs of a real trace, seen from one folio: its values and the folio's knowledge after it. */
+export interface TimelineEntry {
+  readonly file: string;
+  readonly line: number;
+  /** The event's timestamp (seconds), when the trace has one. */
+  readonly ts?: number;
+  readonly fn: string;
+  /** Head pfn of the folio (hex) and the (first) page index the event reported. */
+  readonly folio: string;
+  readonly page: number;
+  /** Pages in the folio. */
+  readonly nr: number;
+  readonly values: readonly TimelineValue[];
+  /** The folio's knowledge state after the event. */
+  readonly state: KnowledgeState;
+  readonly diverged: boolean;
 }
 
 // ---- kernel constants -----------------------------------------------------------------------------
@@ -131,7 +168,39 @@ const nm = (a: Args, k: string): number => {
 
 // ---- model state ------------------------------------------------------------------------------------
 
-type KnowledgeActor = Actor<typeof knowledgeMachine>;
+/**
+ * The knowledge of one folio: the knowledge machine run as a long-lived actor, or (default) by its
+ * fast path derived from the same machine definition and the same guard and assign functions
+ * (fastPath(), test/knowledge-fastpath.test.ts keeps the two identical). A trace has a knowledge
+ * machine per folio and several sends per event: actors cost ~10 us to create and ~3 us per send.
+ */
+interface KnowledgeActor {
+  send(e: KnowledgeEvent): void;
+  getSnapshot(): PlainSnapshot<KnowledgeState, KnowledgeContext>;
+  stop(): void;
+}
+
+export type KnowledgeEngine = 'fast' | 'actor';
+
+const knowledgeStep = fastPath<KnowledgeState, KnowledgeContext, KnowledgeEvent>(knowledgeMachine);
+const KNOWLEDGE_INITIAL: PlainSnapshot<KnowledgeState, KnowledgeContext> = {
+  value: knowledgeMachine.config.initial as KnowledgeState,
+  context: { ...(knowledgeMachine.config.context as KnowledgeContext) },
+};
+
+class FastKnowledge implements KnowledgeActor {
+  private s = KNOWLEDGE_INITIAL;
+  send(e: KnowledgeEvent): void {
+    this.s = knowledgeStep(this.s, e);
+  }
+  getSnapshot(): PlainSnapshot<KnowledgeState, KnowledgeContext> {
+    return this.s;
+  }
+  stop(): void {}
+}
+
+const newKnowledge = (engine: KnowledgeEngine): KnowledgeActor =>
+  engine === 'fast' ? new FastKnowledge() : (createActor(knowledgeMachine).start() as unknown as KnowledgeActor);
 
 interface FolioRec {
   readonly folio: Folio;
@@ -194,6 +263,10 @@ class KernelReplay {
   private seq = 0;
   private at: Position = { file: '', line: 0 };
   private fn = '';
+  private ts: number | undefined;
+  /** timeline observer: the folio and values of the event being handled */
+  private tlRec: FolioRec | null = null;
+  private tlValues: TimelineValue[] = [];
 
   // counters
   events = 0;
@@ -224,11 +297,36 @@ class KernelReplay {
     header: TraceHeader,
     private readonly file: string,
     private readonly maxDivergences: number,
+    private readonly tl?: (entry: TimelineEntry) => void,
+    private readonly engine: KnowledgeEngine = 'fast',
   ) {
     this.gen = header.kernel.generation;
     this.pmdOrder = header.geometry.pmdOrder;
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
+  }
+
+  // ---- robustness: values no kernel reports are bad input (exit 2), never model state -------------
+
+  /** A counter or size the probe records: missing or not a number is bad input (NaN would poison the model). */
+  private need(a: Args, k: string): number {
+    const v = nm(a, k);
+    if (!Number.isFinite(v)) throw new TraceInputError(this.at, `${this.fn}: missing or non-numeric arg '${k}' (the probe records it)`);
+    return v;
+  }
+
+  /** A page count within one folio: 1..max, max at most a PMD-sized folio (the largest folio modelled). */
+  private pagesArg(n: number, k: string, max = 1 << this.pmdOrder): number {
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new TraceInputError(this.at, `${this.fn}: arg '${k}' is ${n}: expected 1..${max} pages (no folio is larger than a PMD)`);
+    return n;
+  }
+
+  /** A folio order: 0..pmdOrder. */
+  private orderArg(a: Args): number {
+    const o = this.need(a, 'order');
+    if (!Number.isInteger(o) || o < 0 || o > this.pmdOrder) throw new TraceInputError(this.at, `${this.fn}: arg 'order' is ${o}: expected 0..${this.pmdOrder}`);
+    return o;
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------------
@@ -256,6 +354,7 @@ class KernelReplay {
 
   private diverge(rec: FolioRec | null, page: number, field: string, kernel: number | boolean, model: number | boolean, pfn?: number): void {
     this.divergenceCount++;
+    if (this.tl && rec) this.note(rec, page, field, kernel, model, true);
     if (this.divergences.length >= this.maxDivergences) return;
     this.divergences.push({
       file: this.file,
@@ -275,6 +374,7 @@ class KernelReplay {
     rec.knowledge.send({ type: 'CHECK', kernel, model });
     if (kernel === model) {
       this.verified++;
+      if (this.tl) this.note(rec, page, field, kernel, model, false);
       return true;
     }
     this.diverge(rec, page, field, kernel, model);
@@ -287,6 +387,39 @@ class KernelReplay {
     this.uncheckedAfterGap += rec.knowledge.getSnapshot().context.hiddenByGap - before;
     this.learned += n;
     if (rec.knownSince < 0) rec.knownSince = this.seq;
+  }
+
+  /** Timeline: one value of the current event (only called when an observer is set). */
+  private note(rec: FolioRec, page: number, field: string, kernel: number | boolean, model: number | boolean | undefined, diverged: boolean): void {
+    if (this.tlRec !== rec) {
+      if (this.tlRec) this.flushTimeline();
+      this.tlRec = rec;
+    }
+    this.tlValues.push({ field, page, kernel, model, diverged });
+  }
+
+  /** Timeline: values adopted from the kernel (learned) by the current event. */
+  private noteLearned(rec: FolioRec, page: number, fields: readonly (readonly [string, number | boolean | undefined, boolean])[]): void {
+    for (const [field, value, learned] of fields) if (learned && value !== undefined) this.note(rec, field === 'folio._mapcount' ? 0 : page, field, value, undefined, false);
+  }
+
+  private flushTimeline(): void {
+    const rec = this.tlRec!;
+    const values = this.tlValues;
+    this.tlRec = null;
+    this.tlValues = [];
+    this.tl!({
+      file: this.file,
+      line: this.at.line,
+      ts: this.ts,
+      fn: this.fn,
+      folio: '0x' + rec.folio.id.toString(16),
+      page: values[0].page,
+      nr: rec.nr,
+      values,
+      state: this.state(rec),
+      diverged: values.some((v) => v.diverged),
+    });
   }
 
   // ---- folios -------------------------------------------------------------------------------------
@@ -309,7 +442,7 @@ class KernelReplay {
     const rec: FolioRec = {
       folio,
       nr,
-      knowledge: createActor(knowledgeMachine).start(),
+      knowledge: newKnowledge(this.engine),
       pageKnown: new Uint8Array(nr),
       knownPages: 0,
       folioKnown: false,
@@ -592,6 +725,16 @@ class KernelReplay {
   // ---- event dispatch ----------------------------------------------------------------------------
 
   handle(e: TraceEvent, at: Position): void {
+    if (this.tl) {
+      this.ts = 'ts' in e ? e.ts : undefined;
+      this.dispatch(e, at);
+      if (this.tlRec) this.flushTimeline();
+      return;
+    }
+    this.dispatch(e, at);
+  }
+
+  private dispatch(e: TraceEvent, at: Position): void {
     this.events++;
     this.seq++;
     this.at = at;
@@ -702,6 +845,11 @@ class KernelReplay {
     }
     const nr = large ? (order !== undefined ? 1 << order : 0) : 1;
     const rec = this.folioFor(pfn, headPfn, large, nr, kind);
+    // robustness: compound_head points at a head whose folio cannot hold this page: report, skip
+    if (pfn < headPfn || pfn >= headPfn + rec.nr) {
+      this.diverge(rec, pfn - headPfn, 'page-in-folio(nr_pages)', pfn - headPfn, rec.nr);
+      return null;
+    }
     return { rec, page: pfn - headPfn, head: pfn === headPfn };
   }
 
@@ -712,10 +860,10 @@ class KernelReplay {
    */
   private fields61(rec: FolioRec, page: number, isHead: boolean, a: Args, withRef: boolean, cleared = 0): void {
     const s = this.scheme as Legacy61;
-    const mapcount = nm(a, 'mapcount');
+    const mapcount = this.need(a, 'mapcount');
     const large = rec.nr > 1;
     const hasFolioFields = large && isHead && a.cmapcount !== undefined;
-    const cmap = hasFolioFields ? nm(a, 'cmapcount') : 0;
+    const cmap = hasFolioFields ? this.need(a, 'cmapcount') : 0;
     const dmap = hasFolioFields ? (low32(hx(a, 'flags1')) & PG_DOUBLE_MAP_61) !== 0 : false;
     const learnPage = rec.pageKnown[page] === 0;
     const learnFolio = large ? hasFolioFields && !rec.folioKnown : false;
@@ -732,6 +880,7 @@ class KernelReplay {
       }
       if (learnFolio) rec.folioKnown = true;
       this.learn(rec, (learnPage ? 1 : 0) + (learnFolio ? 2 : 0));
+      if (this.tl) this.noteLearned(rec, page, [['_mapcount', mapcount, learnPage], ['compound_mapcount', cmap, learnFolio], ['PageDoubleMap', dmap, learnFolio]]);
     }
     const f = s.fields(rec.folio, page);
     let ok = true;
@@ -756,7 +905,10 @@ class KernelReplay {
   private refcount(rec: FolioRec, refcount: number, cleared = 0): void {
     this.refChecked++;
     const refs = this.scheme.mappingRefs(rec.folio) - cleared;
-    if (refcount >= refs) return;
+    if (refcount >= refs) {
+      if (this.tl) this.note(rec, 0, 'refcount>=mapping refs', refcount, refs, false);
+      return;
+    }
     this.refFailed++;
     this.diverge(rec, 0, 'refcount>=mapping refs', refcount, refs);
   }
@@ -768,7 +920,7 @@ class KernelReplay {
         const compound = (flags & PG_HEAD_61) !== 0;
         const pfn = pfnOfPage(hx(a, 'page'));
         if (pfn < 0) return;
-        const nr = compound ? 1 << nm(a, 'order') : 1;
+        const nr = compound ? 1 << this.orderArg(a) : 1;
         this.clearRange(pfn, nr, 'folio-reuse');
         const rec = this.newRec(pfn, nr, 'anon');
         this.born(rec);
@@ -783,7 +935,7 @@ class KernelReplay {
       case 'page_add_anon_rmap':
       case 'page_add_file_rmap': {
         const anon = fn === 'page_add_anon_rmap';
-        const compound = anon ? (nm(a, 'flags') & 2) !== 0 : nm(a, 'compound') !== 0;
+        const compound = anon ? (this.need(a, 'flags') & 2) !== 0 : this.need(a, 'compound') !== 0;
         const r = this.page61(a, anon ? 'anon' : 'shmem');
         if (!r) return;
         const { rec, page } = r;
@@ -798,7 +950,7 @@ class KernelReplay {
         return;
       }
       case 'page_remove_rmap': {
-        const compound = nm(a, 'compound') !== 0;
+        const compound = this.need(a, 'compound') !== 0;
         const v = this.vma(hx(a, 'vma'), hx(a, 'mm'), pid);
         const r = this.page61(a, v.file && v.anonVma !== true ? 'shmem' : 'anon');
         if (!r) return;
@@ -921,9 +1073,19 @@ class KernelReplay {
     const head = pfnOfPage(hx(a, 'folio'));
     if (head < 0) return null;
     const pfn = a.page === undefined ? head : pfnOfPage(hx(a, 'page'));
+    if (pfn < 0) return null;
     const large = a.fflags !== undefined && (low32(hx(a, 'fflags')) & PG_HEAD_612) !== 0;
     const nr = large ? nm(a, 'nr_pages') : 1;
+    // robustness: the event names a page outside the folio it names (a page in two folios): report, skip
+    if (!large && pfn !== head) {
+      this.diverge(this.folios.get(head) ?? null, pfn - head, 'page-in-folio(nr_pages)', pfn - head, 1, head);
+      return null;
+    }
     const rec = this.folioFor(pfn, head, large, large && nr > 1 && nr <= 1 << 18 ? nr : 0, kind);
+    if (pfn < head || pfn >= head + rec.nr) {
+      this.diverge(rec, pfn - head, 'page-in-folio(nr_pages)', pfn - head, rec.nr);
+      return null;
+    }
     return { rec, page: pfn - head };
   }
 
@@ -936,10 +1098,10 @@ class KernelReplay {
     const s = this.scheme as Large612;
     const large = rec.nr > 1;
     const pm = a.pmapcount !== undefined ? nm(a, 'pmapcount') : undefined;
-    const fm = nm(a, 'fmapcount');
-    const lm = large ? nm(a, 'large_mapcount') : 0;
-    const em = large ? nm(a, 'entire_mapcount') : 0;
-    const np = large ? nm(a, 'nr_pages_mapped') : 0;
+    const fm = this.need(a, 'fmapcount');
+    const lm = large ? this.need(a, 'large_mapcount') : 0;
+    const em = large ? this.need(a, 'entire_mapcount') : 0;
+    const np = large ? this.need(a, 'nr_pages_mapped') : 0;
     const learnPage = pm !== undefined && rec.pageKnown[page] === 0;
     const learnHead = rec.pageKnown[0] === 0 && (page !== 0 || pm === undefined);
     const learnFolio = large && !rec.folioKnown;
@@ -966,6 +1128,7 @@ class KernelReplay {
       if (!large) rec.folioKnown = true;
       else if (learnFolio) rec.folioKnown = true;
       this.learn(rec, n);
+      if (this.tl) this.noteLearned(rec, page, [['page._mapcount', pm, learnPage], ['folio._mapcount', fm, learnHead], ['_large_mapcount', lm, learnFolio], ['_entire_mapcount', em, learnFolio], ['_nr_pages_mapped', np, learnFolio]]);
     }
     let ok = true;
     if (pm !== undefined && !learnPage) ok = this.check(rec, page, 'page._mapcount', pm, s.fields(rec.folio, page).mapcount) && ok;
@@ -990,7 +1153,7 @@ class KernelReplay {
         const head = pfnOfPage(hx(a, 'folio'));
         if (head < 0) return;
         const large = (low32(hx(a, 'fflags')) & PG_HEAD_612) !== 0;
-        const nr = large ? nm(a, 'nr_pages') : 1;
+        const nr = large ? this.pagesArg(this.need(a, 'nr_pages'), 'nr_pages') : 1;
         this.clearRange(head, nr, 'folio-reuse');
         const rec = this.newRec(head, nr, 'anon');
         this.born(rec);
@@ -1017,7 +1180,7 @@ class KernelReplay {
         if (anon) v.anonVma = true;
         else v.file = true;
         this.fields612(rec, page, a);
-        const nr = pmd ? rec.nr : nm(a, 'nr');
+        const nr = pmd ? rec.nr : this.pagesArg(this.need(a, 'nr'), 'nr', rec.nr - page);
         this.rmap({ op: 'add', level: pmd ? 'pmd' : 'pte', folio: rec.folio, page: pmd ? 0 : page, nr, vma: v.model, newAnon: false, exclusive: (nm(a, 'flags') & 1) !== 0 });
         this.addMapping(v, pmd ? 'pmd' : 'pte', pmd ? rec.folio.id : rec.folio.id + page, nr);
         return;
@@ -1030,7 +1193,7 @@ class KernelReplay {
         if (!r) return;
         const { rec, page } = r;
         this.touch(rec);
-        const nr = pmd ? 1 : nm(a, 'nr');
+        const nr = pmd ? 1 : this.pagesArg(this.need(a, 'nr'), 'nr', rec.nr - page);
         const first = pmd ? rec.folio.id : rec.folio.id + page;
         for (let k = 0; k < nr; k++) {
           if (!this.explainMapping(v, pmd ? 'pmd' : 'pte', first + k, rec)) {
@@ -1052,7 +1215,7 @@ class KernelReplay {
         if (!rec) return;
         this.touch(rec);
         const page = pfn - rec.folio.id;
-        if (rec.pageKnown[page]) this.check(rec, page, 'page._mapcount', nm(a, 'pmapcount'), (this.scheme as Large612).fields(rec.folio, page).mapcount);
+        if (rec.pageKnown[page]) this.check(rec, page, 'page._mapcount', this.need(a, 'pmapcount'), (this.scheme as Large612).fields(rec.folio, page).mapcount);
         return;
       }
       case '__split_huge_pmd':
@@ -1110,8 +1273,10 @@ class KernelReplay {
     this.touch(rec);
     const model = this.scheme.kpagecount(rec.folio, page);
     rec.knowledge.send({ type: 'CHECK', kernel: e.kpagecount, model });
-    if (model === e.kpagecount) this.verified++;
-    else this.diverge(rec, page, 'kpagecount', e.kpagecount, model);
+    if (model === e.kpagecount) {
+      this.verified++;
+      if (this.tl) this.note(rec, page, 'kpagecount', e.kpagecount, model, false);
+    } else this.diverge(rec, page, 'kpagecount', e.kpagecount, model);
   }
 
   result(): KernelReplayResult {
@@ -1151,11 +1316,15 @@ class KernelReplay {
  * every counter the kernel reported with the model's prediction.
  */
 export async function replayKernelTrace(stream: TraceStream, opts: ReplayKernelOptions): Promise<KernelReplayResult> {
-  const r = new KernelReplay(stream.header, opts.file, opts.maxDivergences ?? 50);
+  const r = new KernelReplay(stream.header, opts.file, opts.maxDivergences ?? 50, opts.timeline, opts.knowledgeEngine ?? 'fast');
   const progress = opts.onProgress;
+  const signal = opts.signal;
   for await (const { event, at } of stream.events) {
     r.handle(event, at);
-    if (progress && (r.events & 4095) === 0) progress(r.events);
+    if ((r.events & 4095) === 0) {
+      if (progress) progress(r.events);
+      if (signal?.aborted) break;
+    }
   }
   if (progress) progress(r.events);
   const result = r.result();

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { overallVerdict, type FileReport, type Verdict } from './check.ts';
+import { describeOperation } from '../model/operations.ts';
 
 /**
  * The report of `trollcount check`: one summary row per file, the worst verdict, and each file's
@@ -70,6 +71,7 @@ export function formatSummary(report: CheckReport): string {
     } else {
       for (const v of f.result.violations) out.push(`${v.at.file}:${v.at.line}: ${v.property}${v.scheme ? ` [${v.scheme}]` : ''}: ${v.detail}`);
       for (const d of f.result.divergences) out.push(`${d.at.file}:${d.at.line}: pid ${d.pid} va ${d.va}: ${d.field}: kernel ${d.kernel}, model (${d.scheme}) ${d.model}`);
+      for (const r of f.result.refused ?? []) out.push(`${r.at.file}:${r.at.line}: ${describeOperation(r.op)}: ESRCH: no such process (never spawned nor forked in the trace), so the trace is inconclusive`);
     }
   }
   out.push(`verdict: ${report.verdict}`, '');

@@ -1,10 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { costSections } from '../checker/doc/costs.ts';
+import { explorerSection, realTracesSection } from '../checker/doc/findings.ts';
+import { bundledTraces } from '../traces/bundled.ts';
 import { semanticsDocument } from '../checker/doc/semantics.ts';
 import { EXIT } from './exit.ts';
 
 export async function runDoc(opts: { check?: boolean; out: string }): Promise<number> {
-  const doc = semanticsDocument({ sections: await costSections() });
+  const doc = semanticsDocument({ sections: [explorerSection(), ...(await costSections()), await realTracesSection(bundledTraces())] });
   if (opts.check) {
     let committed = '';
     try {

@@ -1,7 +1,7 @@
 import { TraceInputError } from '../traces/events.ts';
 
 /** The CLI's exit codes (DESIGN.md conventions). */
-export const EXIT = { ok: 0, violation: 1, badInput: 2, inconclusive: 3 } as const;
+export const EXIT = { ok: 0, violation: 1, badInput: 2, inconclusive: 3, /** 128 + SIGINT: an interrupted check (partial summary printed) */ interrupted: 130 } as const;
 
 /** Bad command-line usage detected after parsing (e.g. an unknown scheme). */
 export class UsageError extends Error {}

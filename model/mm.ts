@@ -15,6 +15,7 @@ export function createSystem(config: MmConfig): MmSystem {
     anonVmas: new Map(),
     swap: new Map(),
     mappedBy: new Map(),
+    ptGeneration: 0,
     // pfns below 2 * HPAGE_PMD_NR hold the zero page and the huge zero page
     next: { vma: 1, pfn: 2 * nr, anonVma: 1, inode: 1, slot: 1 },
   };

@@ -60,6 +60,7 @@ const indexed = (folio: Folio | undefined): boolean =>
 
 export function setPte(sys: MmSystem, mm: Mm, addr: number, pte: Pte): void {
   const vpn = vpnOf(sys, addr);
+  sys.ptGeneration++;
   clearPte(sys, mm, addr);
   mm.ptes.set(vpn, pte);
   if (pte.kind === 'present' && indexed(sys.folios.get(pte.folio))) index(sys, pte.folio).add(pteKey(mm.pid, vpn));
@@ -69,6 +70,7 @@ export function clearPte(sys: MmSystem, mm: Mm, addr: number): Pte | undefined {
   const vpn = vpnOf(sys, addr);
   const old = mm.ptes.get(vpn);
   if (old === undefined) return undefined;
+  sys.ptGeneration++;
   mm.ptes.delete(vpn);
   if (old.kind === 'present') unindex(sys, old.folio, pteKey(mm.pid, vpn));
   return old;
@@ -77,6 +79,7 @@ export function clearPte(sys: MmSystem, mm: Mm, addr: number): Pte | undefined {
 export function setPmd(sys: MmSystem, mm: Mm, addr: number, pmd: Pmd): void {
   const i = pmdIndexOf(sys, addr);
   clearPmd(sys, mm, addr);
+  sys.ptGeneration++;
   mm.pmds.set(i, pmd);
   if (indexed(sys.folios.get(pmd.folio))) index(sys, pmd.folio).add(pmdKey(mm.pid, i));
 }
@@ -85,6 +88,7 @@ export function clearPmd(sys: MmSystem, mm: Mm, addr: number): Pmd | undefined {
   const i = pmdIndexOf(sys, addr);
   const old = mm.pmds.get(i);
   if (old === undefined) return undefined;
+  sys.ptGeneration++;
   mm.pmds.delete(i);
   unindex(sys, old.folio, pmdKey(mm.pid, i));
   return old;

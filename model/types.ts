@@ -123,6 +123,8 @@ export interface MmSystem {
   swap: Map<number, SwapSlot>;
   /** Reverse index of the page tables: folio -> keys of the entries that map it (see page-table.ts). */
   mappedBy: Map<number, Set<string>>;
+  /** Bumped by every page-table write, so answers derived from the page tables can be reused until the next one. */
+  ptGeneration: number;
   next: { vma: number; pfn: number; anonVma: number; inode: number; slot: number };
 }
 

@@ -54,7 +54,7 @@ export function headerProblem(value: unknown): SchemaProblem | undefined {
 /** The problem with a would-be trace event, or undefined when it is valid. */
 export function eventProblem(value: unknown): SchemaProblem | undefined {
   if (!isObject(value)) return { path: [], what: `expected an event object {"ev": ...}, got ${typeName(value)}` };
-  if (eventValidator(value)) return undefined;
+  if (fastEventValid(value) || eventValidator(value)) return undefined;
   if ('format' in value && !('ev' in value))
     return { path: [], what: 'a trace header where an event was expected: the header comes once, first in the trace' };
   const kind = typeof value['ev'] === 'string' ? value['ev'] : undefined;
@@ -72,6 +72,77 @@ export function validateHeader(value: unknown, at: Position): asserts value is T
 export function validateEvent(value: unknown, at: Position): asserts value is TraceEvent {
   const p = eventProblem(value);
   if (p) throw new TraceInputError(at, p.what);
+}
+
+// ---- fast path for the common events -------------------------------------------------------
+
+/**
+ * A hand-written check of the two events that make up most of a kernel trace (kcall and fault),
+ * written from specs/trace.schema.json's event_kcall / event_fault / kcallArg / hex / pid /
+ * fieldName definitions. It answers true only when the value is certainly valid; anything else
+ * (another kind, an unexpected field, a doubtful value) goes to ajv, which also words the
+ * message. test/schema-fastpath.test.ts checks it against ajv on generated values.
+ */
+const HEX = /^0x[0-9a-f]+$/;
+const FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
+const FN = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+const PID_MAX = (defs['pid'] as { maximum?: number }).maximum ?? 0;
+const isHex = (v: unknown): boolean => typeof v === 'string' && v.length <= 18 && HEX.test(v);
+const isUint = (v: unknown, max = Infinity): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+
+/** The optional Recorded fields (ts, cpu, pid, tgid, comm); false for any other key. */
+function recordedOk(key: string, v: unknown): boolean {
+  switch (key) {
+    case 'ts':
+      return typeof v === 'number' && v >= 0;
+    case 'cpu':
+      return isUint(v);
+    case 'pid':
+    case 'tgid':
+      return isUint(v, PID_MAX);
+    case 'comm':
+      return typeof v === 'string';
+    default:
+      return false;
+  }
+}
+
+/** ajv alone (no fast path): for tests of the fast path. */
+export const ajvEventValid = (value: unknown): boolean => eventValidator(value) === true;
+
+export function fastEventValid(value: Record<string, unknown>): boolean {
+  const ev = value['ev'];
+  if (ev === 'kcall') {
+    const fn = value['fn'];
+    const args = value['args'];
+    if (typeof fn !== 'string' || !FN.test(fn) || typeof args !== 'object' || args === null || Array.isArray(args)) return false;
+    for (const key in value) {
+      if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+      if (key === 'ev' || key === 'fn' || key === 'args') continue;
+      const v = value[key];
+      if (key === 'ret' ? typeof v !== 'boolean' : !recordedOk(key, v)) return false;
+    }
+    const a = args as Record<string, unknown>;
+    for (const key in a) {
+      if (!Object.prototype.hasOwnProperty.call(a, key)) continue;
+      if (!FIELD.test(key)) return false;
+      const v = a[key];
+      if (typeof v === 'number') {
+        if (!Number.isInteger(v) || v < -2147483648 || v > 4294967295) return false;
+      } else if (!isHex(v)) return false;
+    }
+    return true;
+  }
+  if (ev === 'fault') {
+    if (!isHex(value['address']) || !isHex(value['errorCode'])) return false;
+    for (const key in value) {
+      if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+      if (key === 'ev' || key === 'address' || key === 'errorCode') continue;
+      if (key === 'ip' ? !isHex(value[key]) : !recordedOk(key, value[key])) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 // ---- error messages ------------------------------------------------------------------------

@@ -44,18 +44,33 @@ export class Truth implements MapcountScheme {
   }
 }
 
+/**
+ * Per-page mapcounts of each folio read off its entries, reused until the next page-table write:
+ * a query of every page of a large folio (smaps, kpagecount) reads the entries once, not once per page.
+ */
+const pageCounts = new WeakMap<MmSystem, { generation: number; folios: Map<number, Int32Array> }>();
+
 /** Entries mapping page `page` of the folio: its PTEs plus every PMD mapping the whole folio. */
 export function pageMapcountOf(sys: MmSystem, folio: Folio, page: number): number {
-  const { pageSize } = sys.config.geometry;
-  let n = 0;
-  for (const e of entriesMapping(sys, folio.id)) {
-    if (e.level === 'pmd') n++;
-    else {
-      const pte = sys.mms.get(e.pid)!.ptes.get(e.addr / pageSize);
-      if (pte?.kind === 'present' && pte.page === page) n++;
-    }
+  let cache = pageCounts.get(sys);
+  if (!cache || cache.generation !== sys.ptGeneration) {
+    cache = { generation: sys.ptGeneration, folios: new Map() };
+    pageCounts.set(sys, cache);
   }
-  return n;
+  let counts = cache.folios.get(folio.id);
+  if (!counts) {
+    const { pageSize } = sys.config.geometry;
+    counts = new Int32Array(1 << folio.order);
+    for (const e of entriesMapping(sys, folio.id)) {
+      if (e.level === 'pmd') counts.forEach((_, i) => counts![i]++);
+      else {
+        const pte = sys.mms.get(e.pid)!.ptes.get(e.addr / pageSize);
+        if (pte?.kind === 'present' && pte.page < counts.length) counts[pte.page]++;
+      }
+    }
+    cache.folios.set(folio.id, counts);
+  }
+  return counts[page] ?? 0;
 }
 
 /** The VMAs whose page tables map the folio, read off the page tables (for checking rmap walks). */

@@ -2,7 +2,7 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { Writable } from 'node:stream';
-import { readLines } from '../lines.ts';
+import { readLines, type Line } from '../lines.ts';
 import {
   TraceInputError,
   type Generation,
@@ -154,11 +154,36 @@ function releaseBeside(path: string): string | undefined {
 }
 
 /**
+ * robustness: the lines of the file, with every failure of the byte source (gzip stream cut short,
+ * corrupt gzip, a missing file, a directory, I/O) turned into a TraceInputError at the line reached,
+ * as the JSON readers do: never a raw zlib or fs error.
+ */
+async function* checkedLines(path: string): AsyncGenerator<Line> {
+  let line = 0;
+  try {
+    for await (const l of readLines(path)) {
+      line = l.line;
+      yield l;
+    }
+  } catch (e) {
+    if (e instanceof TraceInputError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const what =
+      err.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(err.message)
+        ? 'gzip stream cut short (unexpected end of file): the trace is truncated'
+        : typeof err.code === 'string' && err.code.startsWith('Z_')
+          ? `corrupt gzip data (${err.message})`
+          : `cannot read the trace file: ${err.message}`;
+    throw new TraceInputError({ file: path, line: line + 1, column: 1 }, what);
+  }
+}
+
+/**
  * Open an ftrace text file (optionally .gz) as a trace stream. Reads ahead only until the
  * generation is known (the first generation-specific rmap probe), unless `opts.generation`.
  */
 export async function openFtrace(path: string, opts: { generation?: Generation } = {}): Promise<TraceStream> {
-  const lines = readLines(path)[Symbol.asyncIterator]();
+  const lines = checkedLines(path)[Symbol.asyncIterator]();
   const pending: { l: FtraceLine; line: number }[] = [];
   let generation = opts.generation;
   let done = false;

@@ -1,0 +1,196 @@
+import { execFileSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeSyntheticTrace, type SynthOptions } from './generate.ts';
+
+/**
+ * `npm run bench`: the performance benchmark of trollcount (README "Performance").
+ *
+ *   npm run bench                       # 1M and 4M events
+ *   npm run bench -- --sizes 1000000    # other sizes
+ *   npm run bench -- --smoke            # a tiny run (CI smoke test: no timing assertions)
+ *
+ * Generates deterministic synthetic 6.12 traces (bench/generate.ts: the emulated MM recorded by
+ * the 6.12 probes), then measures, each in a fresh child process (so that the peak RSS,
+ * process.resourceUsage().maxRSS, belongs to that measurement alone):
+ *   (a) baseline: read the JSON Lines file and JSON.parse every line;
+ *   (b) `check` end to end (checkFile: read, validate, replay against large-6.12);
+ *   (c) ftrace text conversion of the same events (convertFile: parse + convert + write JSONL);
+ *   (d) exhaustive exploration of the default small scope (exploreBfs): distinct states/s, bytes/state;
+ *   (e) peak memory of (b) for each size;
+ * and the scale case: per-event check cost with 1,000 processes sharing a file and 100 forked
+ * children sharing anon THPs, against small versions of the same workloads.
+ * Prints a table and writes bench/out/bench.json.
+ */
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const OUT = join(HERE, 'out');
+
+interface ChildResult {
+  readonly ms: number;
+  readonly count: number;
+  readonly maxRssMB: number;
+  readonly extra?: Record<string, unknown>;
+}
+
+// ---- child measurements -------------------------------------------------------------------------
+
+async function childMain(kind: string, arg: string, arg2?: string): Promise<void> {
+  // modules load before the clock starts: the figures are steady-state throughput
+  const { checkFile } = await import('../checker/check.ts');
+  const { convertFile } = await import('../traces/ftrace/convert.ts');
+  const { exploreBfs } = await import('../checker/explore/bfs.ts');
+  const { defaultScope } = await import('../checker/scope.ts');
+  const t0 = performance.now();
+  let count = 0;
+  let extra: Record<string, unknown> | undefined;
+  if (kind === 'baseline') {
+    const dec = new TextDecoder();
+    let partial = '';
+    for await (const buf of createReadStream(arg, { highWaterMark: 1 << 16 })) {
+      const chunk = partial + dec.decode(buf as Buffer, { stream: true });
+      let from = 0;
+      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', from)) {
+        JSON.parse(chunk.slice(from, nl));
+        count++;
+        from = nl + 1;
+      }
+      partial = chunk.slice(from);
+    }
+    if (partial.trim()) {
+      JSON.parse(partial);
+      count++;
+    }
+    count--; // the header line
+  } else if (kind === 'check') {
+    const r = await checkFile(arg);
+    count = r.kind === 'kernel' ? r.result.events : 0;
+    extra = { verdict: r.verdict, divergences: r.kind === 'kernel' ? r.result.divergenceCount : undefined };
+  } else if (kind === 'convert') {
+    const s = await convertFile(arg, arg2!);
+    count = s.events;
+    rmSync(arg2!, { force: true });
+  } else if (kind === 'explore') {
+    const r = exploreBfs({ scope: defaultScope(), maxDepth: Number(arg), maxStates: Number(arg2 ?? 500_000) });
+    count = r.distinctStates;
+    extra = { statesExplored: r.statesExplored, distinctPerSecond: r.distinctPerSecond, statesPerSecond: r.statesPerSecond, bytesPerState: r.bytesPerState, complete: r.complete, depth: r.depthReached, workers: 1 };
+  }
+  const ms = performance.now() - t0;
+  const res: ChildResult = { ms, count, maxRssMB: process.resourceUsage().maxRSS / 1024, ...(extra ? { extra } : {}) };
+  process.stdout.write(JSON.stringify(res) + '\n');
+}
+
+function inChild(kind: string, ...args: string[]): ChildResult {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', kind, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult;
+}
+
+// ---- traces ---------------------------------------------------------------------------------------
+
+async function trace(o: SynthOptions, name: string, ftrace = false): Promise<{ jsonl: string; ftrace?: string; events: number }> {
+  mkdirSync(OUT, { recursive: true });
+  const jsonl = join(OUT, `${name}.jsonl`);
+  const ft = join(OUT, `${name}.ftrace`);
+  const meta = join(OUT, `${name}.meta.json`);
+  const want = JSON.stringify(o);
+  if (existsSync(meta) && existsSync(jsonl) && (!ftrace || existsSync(ft))) {
+    const m = JSON.parse(readFileSync(meta, 'utf8')) as { options: string; events: number };
+    if (m.options === want) return { jsonl, ftrace: ftrace ? ft : undefined, events: m.events };
+  }
+  const s = await writeSyntheticTrace(o, { jsonl, ...(ftrace ? { ftrace: ft } : {}) });
+  writeFileSync(meta, JSON.stringify({ options: want, events: s.events, byFn: s.byFn }));
+  return { jsonl, ftrace: ftrace ? ft : undefined, events: s.events };
+}
+
+// ---- main -----------------------------------------------------------------------------------------
+
+function machine(): Record<string, unknown> {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model;
+  } catch {
+    // not Linux
+  }
+  return { nproc: cpus().length, cpu: model, node: process.version };
+}
+
+const rate = (count: number, ms: number): number => Math.round(count / (ms / 1000));
+
+async function main(argv: string[]): Promise<void> {
+  const smoke = argv.includes('--smoke');
+  const sizesArg = argv.indexOf('--sizes');
+  const sizes = sizesArg >= 0 ? argv[sizesArg + 1].split(',').map(Number) : smoke ? [5_000, 20_000] : [1_000_000, 4_000_000];
+  const outArg = argv.indexOf('--out');
+  const outFile = outArg >= 0 ? argv[outArg + 1] : join(OUT, smoke ? 'bench-smoke.json' : 'bench.json');
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+
+  const result: Record<string, unknown> = { machine: machine(), smoke, sizes };
+  const runs: Record<string, unknown>[] = [];
+  for (const [i, events] of sizes.entries()) {
+    log(`generating ${events} events ...`);
+    const t = await trace({ events, seed: 1, workload: 'mixed', processes: 16 }, `synth-mixed-${events}`, i === 0);
+    log(`(a) baseline, (b) check${i === 0 ? ', (c) convert' : ''} on ${t.events} events ...`);
+    const base = inChild('baseline', t.jsonl);
+    const check = inChild('check', t.jsonl);
+    const conv = t.ftrace ? inChild('convert', t.ftrace, join(OUT, 'convert-out.jsonl')) : undefined;
+    runs.push({
+      events: t.events,
+      baseline: { ms: base.ms, perSecond: rate(base.count, base.ms), maxRssMB: base.maxRssMB },
+      check: { ms: check.ms, perSecond: rate(check.count, check.ms), maxRssMB: check.maxRssMB, verdict: check.extra?.verdict, divergences: check.extra?.divergences },
+      checkOverBaseline: base.ms / check.ms,
+      ...(conv ? { convert: { ms: conv.ms, linesPerSecond: rate(conv.count, conv.ms), maxRssMB: conv.maxRssMB } } : {}),
+    });
+  }
+  result.runs = runs;
+  const peaks = runs.map((r) => (r.check as { maxRssMB: number }).maxRssMB);
+  result.memory = { peakMB: peaks, ratioLargestOverSmallest: peaks.length > 1 ? peaks[peaks.length - 1] / peaks[0] : 1, measuredBy: 'process.resourceUsage().maxRSS of a child process running checkFile alone' };
+
+  log('(d) exhaustive exploration of the default scope ...');
+  const ex = inChild('explore', smoke ? '1' : '3', smoke ? '2000' : '30000');
+  result.explore = { distinct: ex.count, ms: ex.ms, ...ex.extra, maxRssMB: ex.maxRssMB };
+
+  log('scale: 1,000 processes sharing a file; 100 forked children sharing anon THPs ...');
+  const scaleEvents = smoke ? 3_000 : 200_000;
+  const scale: Record<string, unknown>[] = [];
+  for (const [workload, big, small] of [['shared-file', smoke ? 50 : 1000, 10], ['fork-thp', smoke ? 10 : 100, 5]] as const) {
+    const row: Record<string, unknown> = { workload };
+    for (const [label, processes] of [['small', small], ['large', big]] as const) {
+      const t = await trace({ events: scaleEvents, seed: 2, workload, processes }, `synth-${workload}-${processes}-${scaleEvents}`);
+      const c = inChild('check', t.jsonl);
+      row[label] = { processes, events: c.count, usPerEvent: (c.ms * 1000) / c.count, verdict: c.extra?.verdict };
+    }
+    row.largeOverSmall = (row.large as { usPerEvent: number }).usPerEvent / (row.small as { usPerEvent: number }).usPerEvent;
+    scale.push(row);
+  }
+  result.scale = scale;
+
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  printTable(result);
+  log(`wrote ${outFile}`);
+}
+
+function printTable(r: Record<string, unknown>): void {
+  const m = r.machine as { nproc: number; cpu: string; node: string };
+  const lines: string[] = [`machine: ${m.nproc} x ${m.cpu}, node ${m.node}`, '', '| measurement | events | figure | ratio / target |', '|---|---:|---:|---|'];
+  for (const run of r.runs as Record<string, any>[]) {
+    lines.push(`| (a) baseline: read + JSON.parse | ${run.events} | ${run.baseline.perSecond.toLocaleString('en')} lines/s | 1 |`);
+    lines.push(`| (b) check end to end (${run.check.verdict}) | ${run.events} | ${run.check.perSecond.toLocaleString('en')} events/s | ${run.checkOverBaseline.toFixed(3)}x baseline (target >= 0.5x) |`);
+    if (run.convert) lines.push(`| (c) ftrace conversion | ${run.events} | ${run.convert.linesPerSecond.toLocaleString('en')} lines/s | target >= 1,000,000 lines/s |`);
+    lines.push(`| (e) check peak RSS | ${run.events} | ${run.check.maxRssMB.toFixed(0)} MB | |`);
+  }
+  const mem = r.memory as { ratioLargestOverSmallest: number };
+  lines.push(`| (e) peak RSS largest / smallest | | | ${mem.ratioLargestOverSmallest.toFixed(2)}x (target <= 1.2x) |`);
+  const ex = r.explore as Record<string, any>;
+  lines.push(`| (d) exhaustive exploration, default scope, depth ${ex.depth} | ${ex.distinct} states | ${Math.round(ex.distinctPerSecond).toLocaleString('en')} distinct/s (${ex.workers} worker) | ${ex.bytesPerState.toFixed(1)} B/state (targets >= 100,000/s, <= 16 B) |`);
+  for (const s of r.scale as Record<string, any>[]) {
+    lines.push(`| scale ${s.workload}: ${s.small.processes} vs ${s.large.processes} processes | ${s.large.events} | ${s.small.usPerEvent.toFixed(2)} vs ${s.large.usPerEvent.toFixed(2)} us/event | ${s.largeOverSmall.toFixed(2)}x |`);
+  }
+  console.log(lines.join('\n'));
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--child') await childMain(argv[1], argv[2], argv[3]);
+else await main(argv);
