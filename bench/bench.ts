@@ -18,7 +18,8 @@ import { writeSyntheticTrace, type SynthOptions } from './generate.ts';
  *   (a) baseline: read the JSON Lines file and JSON.parse every line;
  *   (b) `check` end to end (checkFile: read, validate, replay against large-6.12);
  *   (c) ftrace text conversion of the same events (convertFile: parse + convert + write JSONL);
- *   (d) exhaustive exploration of the default small scope (exploreBfs): distinct states/s, bytes/state;
+ *   (d) exhaustive exploration of the default small scope on every core (exploreBfsParallel):
+ *       distinct states/s, bytes/state;
  *   (e) peak memory of (b) for each size;
  * and the scale case: per-event check cost with 1,000 processes sharing a file and 100 forked
  * children sharing anon THPs, against small versions of the same workloads.
@@ -41,7 +42,7 @@ async function childMain(kind: string, arg: string, arg2?: string): Promise<void
   // modules load before the clock starts: the figures are steady-state throughput
   const { checkFile } = await import('../checker/check.ts');
   const { convertFile } = await import('../traces/ftrace/convert.ts');
-  const { exploreBfs } = await import('../checker/explore/bfs.ts');
+  const { exploreBfsParallel } = await import('../checker/explore/parallel.ts');
   const { defaultScope } = await import('../checker/scope.ts');
   const t0 = performance.now();
   let count = 0;
@@ -64,8 +65,9 @@ async function childMain(kind: string, arg: string, arg2?: string): Promise<void
       count++;
     }
     count--; // the header line
-  } else if (kind === 'check') {
-    const r = await checkFile(arg);
+  } else if (kind === 'check' || kind === 'check-exact') {
+    // check-exact: the exact replay alone, without the shadow schemes (checkFile's shadows: false)
+    const r = await checkFile(arg, kind === 'check-exact' ? { shadows: false } : {});
     count = r.kind === 'kernel' ? r.result.events : 0;
     extra = { verdict: r.verdict, divergences: r.kind === 'kernel' ? r.result.divergenceCount : undefined };
   } else if (kind === 'convert') {
@@ -73,9 +75,10 @@ async function childMain(kind: string, arg: string, arg2?: string): Promise<void
     count = s.events;
     rmSync(arg2!, { force: true });
   } else if (kind === 'explore') {
-    const r = exploreBfs({ scope: defaultScope(), maxDepth: Number(arg), maxStates: Number(arg2 ?? 500_000) });
+    // every core: the frontier of each level split over worker threads (checker/explore/parallel.ts)
+    const r = await exploreBfsParallel({ scope: defaultScope(), maxDepth: Number(arg), maxStates: Number(arg2 ?? 500_000), workers: cpus().length });
     count = r.distinctStates;
-    extra = { statesExplored: r.statesExplored, distinctPerSecond: r.distinctPerSecond, statesPerSecond: r.statesPerSecond, bytesPerState: r.bytesPerState, complete: r.complete, depth: r.depthReached, workers: 1 };
+    extra = { statesExplored: r.statesExplored, distinctPerSecond: r.distinctPerSecond, statesPerSecond: r.statesPerSecond, bytesPerState: r.bytesPerState, complete: r.complete, depth: r.depthReached, workers: r.workers };
   }
   const ms = performance.now() - t0;
   const res: ChildResult = { ms, count, maxRssMB: process.resourceUsage().maxRSS / 1024, ...(extra ? { extra } : {}) };
@@ -134,12 +137,15 @@ async function main(argv: string[]): Promise<void> {
     log(`(a) baseline, (b) check${i === 0 ? ', (c) convert' : ''} on ${t.events} events ...`);
     const base = inChild('baseline', t.jsonl);
     const check = inChild('check', t.jsonl);
+    const exact = inChild('check-exact', t.jsonl);
     const conv = t.ftrace ? inChild('convert', t.ftrace, join(OUT, 'convert-out.jsonl')) : undefined;
     runs.push({
       events: t.events,
       baseline: { ms: base.ms, perSecond: rate(base.count, base.ms), maxRssMB: base.maxRssMB },
       check: { ms: check.ms, perSecond: rate(check.count, check.ms), maxRssMB: check.maxRssMB, verdict: check.extra?.verdict, divergences: check.extra?.divergences },
       checkOverBaseline: base.ms / check.ms,
+      checkExact: { ms: exact.ms, perSecond: rate(exact.count, exact.ms), maxRssMB: exact.maxRssMB, verdict: exact.extra?.verdict },
+      checkExactOverBaseline: base.ms / exact.ms,
       ...(conv ? { convert: { ms: conv.ms, linesPerSecond: rate(conv.count, conv.ms), maxRssMB: conv.maxRssMB } } : {}),
     });
   }
@@ -178,13 +184,14 @@ function printTable(r: Record<string, unknown>): void {
   for (const run of r.runs as Record<string, any>[]) {
     lines.push(`| (a) baseline: read + JSON.parse | ${run.events} | ${run.baseline.perSecond.toLocaleString('en')} lines/s | 1 |`);
     lines.push(`| (b) check end to end (${run.check.verdict}) | ${run.events} | ${run.check.perSecond.toLocaleString('en')} events/s | ${run.checkOverBaseline.toFixed(3)}x baseline (target >= 0.5x) |`);
+    lines.push(`| (b') check, exact replay only (no shadow schemes) | ${run.events} | ${run.checkExact.perSecond.toLocaleString('en')} events/s | ${run.checkExactOverBaseline.toFixed(3)}x baseline |`);
     if (run.convert) lines.push(`| (c) ftrace conversion | ${run.events} | ${run.convert.linesPerSecond.toLocaleString('en')} lines/s | target >= 1,000,000 lines/s |`);
     lines.push(`| (e) check peak RSS | ${run.events} | ${run.check.maxRssMB.toFixed(0)} MB | |`);
   }
   const mem = r.memory as { ratioLargestOverSmallest: number };
   lines.push(`| (e) peak RSS largest / smallest | | | ${mem.ratioLargestOverSmallest.toFixed(2)}x (target <= 1.2x) |`);
   const ex = r.explore as Record<string, any>;
-  lines.push(`| (d) exhaustive exploration, default scope, depth ${ex.depth} | ${ex.distinct} states | ${Math.round(ex.distinctPerSecond).toLocaleString('en')} distinct/s (${ex.workers} worker) | ${ex.bytesPerState.toFixed(1)} B/state (targets >= 100,000/s, <= 16 B) |`);
+  lines.push(`| (d) exhaustive exploration, default scope, depth ${ex.depth} | ${ex.distinct} states | ${Math.round(ex.distinctPerSecond).toLocaleString('en')} distinct/s (${ex.workers} worker${ex.workers === 1 ? '' : 's'}) | ${ex.bytesPerState.toFixed(1)} B/state (targets >= 100,000/s, <= 16 B) |`);
   for (const s of r.scale as Record<string, any>[]) {
     lines.push(`| scale ${s.workload}: ${s.small.processes} vs ${s.large.processes} processes | ${s.large.events} | ${s.small.usPerEvent.toFixed(2)} vs ${s.large.usPerEvent.toFixed(2)} us/event | ${s.largeOverSmall.toFixed(2)}x |`);
   }

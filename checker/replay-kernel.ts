@@ -7,6 +7,7 @@ import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
 import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
+import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts'; // shadow
 
 /**
  * Replay of a real kernel trace (kcall events: the rmap probes with the counters the kernel held
@@ -78,6 +79,8 @@ export interface KernelReplayResult {
   };
   /** Folios by final knowledge state. */
   readonly folios: Record<KnowledgeState, number>;
+  /** shadow: with the `shadow` option, every scheme's costs and reader decisions (checker/shadow-schemes.ts). */
+  readonly schemes?: readonly ShadowSchemeResult[];
 }
 
 export interface ReplayKernelOptions {
@@ -91,6 +94,8 @@ export interface ReplayKernelOptions {
   readonly timeline?: (entry: TimelineEntry) => void;
   /** How the knowledge machines run: their fast path (default) or xstate actors; the results are identical. */
   readonly knowledgeEngine?: KnowledgeEngine;
+  /** shadow: rival schemes driven by the same rmap calls (checker/shadow-schemes.ts); absent: no cost. */
+  readonly shadow?: KernelShadow;
 }
 
 // ---- timeline (observer for reports; nothing is collected unless opts.timeline is given) -----------
@@ -299,11 +304,18 @@ class KernelReplay {
     private readonly maxDivergences: number,
     private readonly tl?: (entry: TimelineEntry) => void,
     private readonly engine: KnowledgeEngine = 'fast',
+    private readonly shadow?: KernelShadow,
   ) {
     this.gen = header.kernel.generation;
     this.pmdOrder = header.geometry.pmdOrder;
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
+    // shadow: the rival schemes read the exact scheme and the folios (a folio is known when all its counters are)
+    shadow?.attach({ generation: this.gen, geometry: header.geometry, exact: this.scheme, folioAt: (pfn) => {
+      const rec = this.folios.get(this.owner.get(pfn) ?? pfn);
+      if (!rec || pfn - rec.folio.id >= rec.nr) return undefined;
+      return { folio: rec.folio, page: pfn - rec.folio.id, known: rec.knownPages === rec.nr && rec.folioKnown && this.state(rec) !== 'unknown' };
+    } });
   }
 
   // ---- robustness: values no kernel reports are bad input (exit 2), never model state -------------
@@ -532,15 +544,21 @@ class KernelReplay {
     return this.folios.get(pfn) ?? this.newRec(pfn, 1, kind);
   }
 
-  /** Does any model VMA map a page of the folio? (only used on rare paths) */
+  /**
+   * Does any model VMA map a page of the folio, or does the model still hold its counters? The
+   * knowledge state is asked first: a folio the model knows (every folio born or learned in the
+   * trace) answers without looking at any VMA; only a folio in state unknown (after a gap) is
+   * looked for in every VMA.
+   */
   private mappedAnywhere(rec: FolioRec): boolean {
+    // a split's migration entries: the mappings are gone but the model folio still has counters
+    if (this.state(rec) !== 'unknown') return true;
     const id = rec.folio.id;
     for (const v of this.vmas.values()) {
       if (v.pmds.has(id)) return true;
       for (let p = 0; p < rec.nr; p++) if (v.ptes.has(id + p)) return true;
     }
-    // a split's migration entries: the mappings are gone but the model folio still has counters
-    return this.state(rec) !== 'unknown';
+    return false;
   }
 
   /** A folio freshly allocated and mapped for the first time: its whole state is predicted. */
@@ -599,6 +617,7 @@ class KernelReplay {
     };
     this.vmas.set(ptr, v);
     mm.vmas.add(v);
+    if (this.shadow) this.shadow.vma(v); // shadow
     return v;
   }
 
@@ -620,6 +639,7 @@ class KernelReplay {
   // ---- rmap ----------------------------------------------------------------------------------------
 
   private rmap(call: RmapCall): void {
+    if (this.shadow) this.shadow.rmap(call); // shadow
     this.scheme.rmap(call);
   }
 
@@ -692,6 +712,7 @@ class KernelReplay {
           m.set(pfn, (m.get(pfn) ?? 0) + 1);
           if (other.anonVma && v.anonVma !== true) v.anonVma = true;
           this.infer('vma-split-move');
+          if (this.shadow) this.shadow.vmaSplitMove(other, v, rec?.folio); // shadow
           return true;
         }
       }
@@ -729,9 +750,11 @@ class KernelReplay {
       this.ts = 'ts' in e ? e.ts : undefined;
       this.dispatch(e, at);
       if (this.tlRec) this.flushTimeline();
+      if (this.shadow) this.shadow.eventDone(e, at, this.fn); // shadow
       return;
     }
     this.dispatch(e, at);
+    if (this.shadow) this.shadow.eventDone(e, at, this.fn); // shadow
   }
 
   private dispatch(e: TraceEvent, at: Position): void {
@@ -1303,6 +1326,7 @@ class KernelReplay {
       divergences: this.divergences,
       lost: { markers: this.lostMarkers, events: this.lostEvents, uncheckedValues: this.uncheckedAfterGap },
       folios,
+      ...(this.shadow ? { schemes: this.shadow.result() } : {}), // shadow
     };
   }
 
@@ -1316,14 +1340,28 @@ class KernelReplay {
  * every counter the kernel reported with the model's prediction.
  */
 export async function replayKernelTrace(stream: TraceStream, opts: ReplayKernelOptions): Promise<KernelReplayResult> {
-  const r = new KernelReplay(stream.header, opts.file, opts.maxDivergences ?? 50, opts.timeline, opts.knowledgeEngine ?? 'fast');
+  const r = new KernelReplay(stream.header, opts.file, opts.maxDivergences ?? 50, opts.timeline, opts.knowledgeEngine ?? 'fast', opts.shadow);
   const progress = opts.onProgress;
   const signal = opts.signal;
-  for await (const { event, at } of stream.events) {
-    r.handle(event, at);
-    if ((r.events & 4095) === 0) {
-      if (progress) progress(r.events);
-      if (signal?.aborted) break;
+  if (stream.batches) {
+    // one await per batch (a chunk of input), the events of a batch synchronously
+    batches: for await (const batch of stream.batches) {
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i];
+        r.handle(e.event, e.at);
+        if ((r.events & 4095) === 0) {
+          if (progress) progress(r.events);
+          if (signal?.aborted) break batches;
+        }
+      }
+    }
+  } else {
+    for await (const { event, at } of stream.events) {
+      r.handle(event, at);
+      if ((r.events & 4095) === 0) {
+        if (progress) progress(r.events);
+        if (signal?.aborted) break;
+      }
     }
   }
   if (progress) progress(r.events);

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { overallVerdict, type FileReport, type Verdict } from './check.ts';
 import { describeOperation } from '../model/operations.ts';
+import { formatSchemes } from './shadow-schemes.ts';
 
 /**
  * The report of `trollcount check`: one summary row per file, the worst verdict, and each file's
@@ -61,6 +62,9 @@ export function formatSummary(report: CheckReport): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i], i >= 3 && i <= 7)).join('  ');
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
+  // the rival schemes of the kernel traces, all files together
+  const schemes = formatSchemes(report.files.flatMap((f) => (f.kind === 'kernel' ? [{ file: f.file, schemes: f.result.schemes }] : [])));
+  if (schemes) out.push(schemes, '');
   for (const f of report.files) {
     if (f.kind === 'kernel') {
       for (const d of f.result.divergences) {

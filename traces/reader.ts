@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { TraceInputError, type Generation, type Position, type PositionedEvent, type TraceHeader } from './events.ts';
 import { InputStreamError, JsonSyntaxError, TraceDocumentReader, checkJsonText, locateInJson, positionIn } from './json-document.ts';
 import { eventProblem, headerProblem } from './schema.ts';
+import { streamOf } from './lines.ts';
 
 /**
  * Reading trace files as streams, whatever their form:
@@ -22,6 +23,12 @@ export interface TraceStream {
   readonly header: TraceHeader;
   /** The events in file order, each with where it came from. Iterate once. */
   readonly events: AsyncIterable<PositionedEvent>;
+  /**
+   * The same events in arrays (one per chunk of input), for consumers that handle events
+   * synchronously: one await per chunk instead of one per event. Iterate either this or `events`,
+   * once. An input error is thrown after the batch of the events before it. Absent: use `events`.
+   */
+  readonly batches?: AsyncIterable<readonly PositionedEvent[]>;
 }
 
 export interface OpenTraceOptions {
@@ -55,7 +62,8 @@ export async function openTrace(path: string, opts: OpenTraceOptions = {}): Prom
     return openFtraceFile(path, opts);
   }
   const chunks = prepend(head, ended ? emptyAsync() : source);
-  const items = form === 'jsonl' ? readJsonl(path, chunks) : readDocument(path, chunks);
+  if (form === 'jsonl') return openJsonl(path, chunks, opts);
+  const items = readDocument(path, chunks);
   const first = await items.next();
   if (first.done || first.value.kind !== 'header') throw new Error('trace reader: no header'); // readers throw before this
   const header = opts.generation ? { ...first.value.header, kernel: { ...first.value.header.kernel, generation: opts.generation } } : first.value.header;
@@ -119,53 +127,143 @@ function describeStart(c: number): string {
 
 type Item = { kind: 'header'; header: TraceHeader; at: Position } | { kind: 'event'; event: PositionedEvent };
 
-async function* readJsonl(file: string, chunks: AsyncIterable<string>): AsyncGenerator<Item> {
-  let lineNo = 0;
-  let partial = '';
-  let seenHeader = false;
-  function* take(text: string): Generator<Item> {
-    lineNo++;
-    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-    const start = line.search(/\S/);
+/**
+ * The JSON Lines parser: synchronous, fed with the text in chunks. Lines are numbered from 1; the
+ * header is the first non-blank line; every problem throws TraceInputError at the offending line
+ * (the events of the lines before it are already in `out`).
+ */
+class JsonlParser {
+  lineNo = 0;
+  partial = '';
+  header: TraceHeader | undefined;
+  constructor(readonly file: string) {}
+
+  /** The complete lines of `chunk` (with what was left of the previous chunk); the rest waits. */
+  feed(chunk: string, out: PositionedEvent[]): void {
+    let from = 0;
+    let nl = chunk.indexOf('\n');
+    if (nl < 0) {
+      this.partial += chunk;
+      return;
+    }
+    if (this.partial) {
+      const text = this.partial + chunk.slice(0, nl);
+      this.partial = '';
+      from = nl + 1;
+      this.take(text, out);
+      nl = chunk.indexOf('\n', from);
+    }
+    for (; nl >= 0; nl = chunk.indexOf('\n', from)) {
+      const text = chunk.slice(from, nl);
+      from = nl + 1;
+      this.take(text, out);
+    }
+    this.partial = chunk.slice(from);
+  }
+
+  /** The end of the input: the last line without a newline; a file without a header is an error. */
+  end(out: PositionedEvent[]): void {
+    const rest = this.partial;
+    this.partial = '';
+    if (rest.length) this.take(rest, out);
+    if (!this.header) throw new TraceInputError({ file: this.file, line: 1, column: 1 }, 'empty file: expected the trace header line {"format": "trollcount-trace", ...}');
+  }
+
+  private take(text: string, out: PositionedEvent[]): void {
+    const file = this.file;
+    const lineNo = ++this.lineNo;
+    const line = text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text;
+    const start = line.charCodeAt(0) === 123 /* { */ ? 0 : line.search(/\S/);
     if (start < 0) return;
-    const column = start + 1;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (e) {
       throw syntaxError(file, line, lineNo, e);
     }
-    if (!seenHeader) {
+    if (this.header === undefined) {
+      const column = start + 1;
       const isEvent = typeof value === 'object' && value !== null && 'ev' in value && !('format' in value);
       if (isEvent)
         throw new TraceInputError({ file, line: lineNo, column }, 'header missing: the first line is an event; a JSON Lines trace starts with the header {"format": "trollcount-trace", "version": 1, ...}');
       const p = headerProblem(value);
       if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
-      seenHeader = true;
-      yield { kind: 'header', header: value as TraceHeader, at: { file, line: lineNo, column } };
+      this.header = value as TraceHeader;
       return;
     }
     const p = eventProblem(value);
     if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
-    yield { kind: 'event', event: { event: value as PositionedEvent['event'], at: { file, line: lineNo } } };
+    out.push({ event: value as PositionedEvent['event'], at: { file, line: lineNo } });
   }
+}
+
+/** Read up to the header (openTrace resolves with it), then the events in batches. */
+async function openJsonl(path: string, chunks: AsyncGenerator<string>, opts: OpenTraceOptions): Promise<TraceStream> {
+  const parser = new JsonlParser(path);
+  const first: PositionedEvent[] = [];
+  let deferred: { error: unknown } | undefined;
+  let ended = false;
   try {
-    for await (const chunk of chunks) {
-      let from = 0;
-      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', from)) {
-        const text = partial + chunk.slice(from, nl);
-        partial = '';
-        from = nl + 1;
-        yield* take(text);
+    while (parser.header === undefined) {
+      const r = await nextChunk(parser, chunks);
+      if (r.done) {
+        ended = true;
+        parser.end(first);
+        break;
       }
-      partial += chunk.slice(from);
+      try {
+        parser.feed(r.value, first);
+      } catch (e) {
+        // an error after the header belongs to the events: thrown when they are read that far
+        if (parser.header === undefined) throw e;
+        deferred = { error: e };
+      }
     }
   } catch (e) {
-    if (e instanceof InputStreamError) throw new TraceInputError({ file, line: lineNo + 1, column: partial.length + 1 }, e.message);
+    await chunks.return(undefined);
     throw e;
   }
-  if (partial.length) yield* take(partial);
-  if (!seenHeader) throw new TraceInputError({ file, line: 1, column: 1 }, 'empty file: expected the trace header line {"format": "trollcount-trace", ...}');
+  const h = parser.header!;
+  const header = opts.generation ? { ...h, kernel: { ...h.kernel, generation: opts.generation } } : h;
+  return streamOf(path, header, jsonlBatches(parser, chunks, first, deferred, ended));
+}
+
+async function nextChunk(parser: JsonlParser, chunks: AsyncGenerator<string>): Promise<IteratorResult<string>> {
+  try {
+    return await chunks.next();
+  } catch (e) {
+    if (e instanceof InputStreamError) throw new TraceInputError({ file: parser.file, line: parser.lineNo + 1, column: parser.partial.length + 1 }, e.message);
+    throw e;
+  }
+}
+
+async function* jsonlBatches(
+  parser: JsonlParser,
+  chunks: AsyncGenerator<string>,
+  first: PositionedEvent[],
+  deferred: { error: unknown } | undefined,
+  ended: boolean,
+): AsyncGenerator<PositionedEvent[]> {
+  try {
+    if (first.length) yield first;
+    if (deferred) throw deferred.error;
+    if (ended) return;
+    for (;;) {
+      const r = await nextChunk(parser, chunks);
+      const out: PositionedEvent[] = [];
+      try {
+        if (r.done) parser.end(out);
+        else parser.feed(r.value, out);
+      } catch (e) {
+        if (out.length) yield out;
+        throw e;
+      }
+      if (out.length) yield out;
+      if (r.done) return;
+    }
+  } finally {
+    await chunks.return(undefined);
+  }
 }
 
 function syntaxError(file: string, line: string, lineNo: number, parseError: unknown): TraceInputError {

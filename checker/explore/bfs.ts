@@ -6,7 +6,7 @@ import type { Violation } from '../invariants.ts';
 import { attachReaders } from '../../model/readers.ts';
 import { checkState, cloneMonitor, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
-import { FingerprintSet, canonicalString, fingerprint, pidSymmetrySound } from './canonical.ts';
+import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Executor, type CoverageReport } from './executor.ts';
 import { cloneKernel, defaultExploreSchemes, newKernel } from './world.ts';
 
@@ -134,7 +134,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
   const extra = [...(opts.extra ?? []), ...(opts.readers ? [readerSafety] : [])];
   const pidSymmetry = (opts.pidSymmetry ?? true) && pidSymmetrySound(root.k);
   const canon = { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry };
-  const visited = new FingerprintSet(1024);
+  const visited = new FingerprintSet();
   const prints = opts.keepFingerprints ? new Set<string>() : undefined;
   const violations = new Map<string, Counterexample>();
   const costs = new Map<string, CostCounterexample>();
@@ -152,7 +152,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
     }
   };
 
-  const [a, b] = fingerprint(canonicalString(root.k, root.monitor, canon));
+  const [a, b] = canonicalFingerprint(root.k, root.monitor, canon);
   visited.add(a, b);
   prints?.add(`${a}:${b}`);
   const rootNode: Node = { k: root.k, monitor: root.monitor, path: [] };
@@ -175,7 +175,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
         const monitor = cloneMonitor(node.monitor);
         exec.run(k, op, monitor);
         observe(k, monitor);
-        const [h1, h2] = fingerprint(canonicalString(k, monitor, canon));
+        const [h1, h2] = canonicalFingerprint(k, monitor, canon);
         if (!visited.add(h1, h2)) continue;
         prints?.add(`${h1}:${h2}`);
         const child: Node = { k, monitor, path: [...node.path, i] };

@@ -117,6 +117,43 @@ function mmSignature(sys: MmSystem, mm: Mm): string {
 }
 
 export function canonicalString(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): string {
+  const out: string[] = [];
+  canonicalLines(k, monitor, opts, (line) => void out.push(line));
+  return out.join('\n');
+}
+
+/**
+ * fingerprint(canonicalString(k, monitor, opts)), without building the joined string: the lines
+ * are hashed as they are made, with the same two lanes and the same '\n' between lines, so the
+ * result is bit for bit the same (test/explore-parallel.test.ts).
+ */
+export function canonicalFingerprint(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): [number, number] {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  let first = true;
+  canonicalLines(k, monitor, opts, (line) => {
+    if (!first) {
+      h1 = Math.imul(h1 ^ 10, 2654435761);
+      h2 = Math.imul(h2 ^ 10, 1597334677);
+    }
+    first = false;
+    for (let i = 0; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+  });
+  return finish(h1, h2);
+}
+
+const finish = (h1: number, h2: number): [number, number] => {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
+};
+
+/** The canonical traversal: each line of the canonical string, in order, to `emit`. */
+function canonicalLines(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions, emit: (line: string) => void): void {
   const { sys } = k;
   const scopePids = new Set(opts.scopePids);
   const scopeInodes = new Set(opts.scopeInodes);
@@ -153,7 +190,7 @@ export function canonicalString(k: Kernel, monitor: ProposalMonitor, opts: Canon
   const vmaStr = (v: Vma): string =>
     `${vmaN.of(v.id)}[${v.start}-${v.end}${v.read ? 'r' : '-'}${v.write ? 'w' : '-'}${v.shared ? 's' : 'p'} ${inodeName(v.inode)}.${v.pgoff} ${v.anonVma === null ? '_' : avN.of(v.anonVma)}(${v.avc.map((a) => avN.of(a)).join(',')})${v.hugepage[0]}]`;
 
-  const out: string[] = [];
+  const out = { push: emit };
   for (const mm of mms) {
     const parent = mm.parent !== null && pidName.has(mm.parent) ? pidName.get(mm.parent)! : '-';
     out.push(`${pidName.get(mm.pid)}<${parent}`);
@@ -221,7 +258,6 @@ export function canonicalString(k: Kernel, monitor: ProposalMonitor, opts: Canon
     }
   }
   // inodes created by the exploration and not reached (e.g. an unmapped MAP_SHARED|MAP_ANONYMOUS file): unreachable, skipped
-  return out.join('\n');
 }
 
 /** Two independent 32-bit hashes of the string (a 64-bit fingerprint). */
@@ -233,25 +269,26 @@ export function fingerprint(s: string): [number, number] {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return [h1 >>> 0, h2 >>> 0];
+  return finish(h1, h2);
 }
 
 /**
- * A set of 64-bit fingerprints: open addressing over one Uint32Array (two words a slot), grown at
- * 3/4 load, so 8 bytes a slot and between 10.7 and 21.3 bytes a state (16 at 1/2 load).
+ * A set of 64-bit fingerprints: open addressing (linear probing) over one Uint32Array, two words
+ * a slot. The capacity is not a power of two: when the table is 4/5 full it grows to twice the
+ * states it will hold (8/5 of its size), so the
+ * load stays between 1/2 and 4/5 and a state costs between 10 and 16 bytes (once past the
+ * initial capacity). The slot is chosen by multiply-high of a mixed 32-bit word (no modulo).
  */
 export class FingerprintSet {
   private table: Uint32Array;
-  private mask: number;
+  private cap: number;
+  private limit: number;
   size = 0;
 
-  constructor(capacity = 1 << 16) {
-    let cap = 1;
-    while (cap < capacity) cap <<= 1;
-    this.table = new Uint32Array(cap * 2);
-    this.mask = cap - 1;
+  constructor(capacity = 16) {
+    this.cap = Math.max(4, Math.ceil(capacity));
+    this.table = new Uint32Array(this.cap * 2);
+    this.limit = Math.floor((this.cap * 4) / 5);
   }
 
   get bytes(): number {
@@ -261,13 +298,36 @@ export class FingerprintSet {
   /** Adds the fingerprint; false if it was there. */
   add(a: number, b: number): boolean {
     if (a === 0 && b === 0) b = 1;
-    if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.grow();
-    return this.insert(a, b);
+    if (this.size + 1 > this.limit) {
+      if (this.has(a, b)) return false;
+      this.grow();
+    }
+    return this.insert(a >>> 0, b >>> 0);
+  }
+
+  /** Is the fingerprint in the set? */
+  has(a: number, b: number): boolean {
+    a >>>= 0;
+    b >>>= 0;
+    if (a === 0 && b === 0) b = 1;
+    const t = this.table;
+    let i = this.slot(a, b);
+    for (;;) {
+      const x = t[2 * i];
+      const y = t[2 * i + 1];
+      if (x === 0 && y === 0) return false;
+      if (x === a && y === b) return true;
+      if (++i === this.cap) i = 0;
+    }
+  }
+
+  private slot(a: number, b: number): number {
+    return Math.floor((((a ^ Math.imul(b, 0x9e3779b1)) >>> 0) * this.cap) / 4294967296);
   }
 
   private insert(a: number, b: number): boolean {
     const t = this.table;
-    let i = (a ^ Math.imul(b, 0x9e3779b1)) & this.mask;
+    let i = this.slot(a, b);
     for (;;) {
       const x = t[2 * i];
       const y = t[2 * i + 1];
@@ -278,14 +338,16 @@ export class FingerprintSet {
         return true;
       }
       if (x === a && y === b) return false;
-      i = (i + 1) & this.mask;
+      if (++i === this.cap) i = 0;
     }
   }
 
   private grow(): void {
     const old = this.table;
-    this.table = new Uint32Array(old.length * 2);
-    this.mask = (this.mask << 1) | 1;
+    // twice the size after the insert that triggered the growth: exactly half full, 16 bytes a state
+    this.cap = 2 * (this.size + 1);
+    this.limit = Math.floor((this.cap * 4) / 5);
+    this.table = new Uint32Array(this.cap * 2);
     this.size = 0;
     for (let i = 0; i < old.length; i += 2) if (old[i] !== 0 || old[i + 1] !== 0) this.insert(old[i], old[i + 1]);
   }

@@ -6,7 +6,7 @@ import { attachReaders } from '../../model/readers.ts';
 import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type StateProperty } from '../properties.ts';
 import { enumerateOperations, operationArbitrary, type Scope } from '../scope.ts';
 import { scopeSummary, toCounterexample, type Counterexample, type CostCounterexample, type ExploreReport } from './bfs.ts';
-import { FingerprintSet, canonicalString, fingerprint, pidSymmetrySound } from './canonical.ts';
+import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Executor } from './executor.ts';
 import { defaultExploreSchemes, newKernel } from './world.ts';
 
@@ -55,7 +55,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
   const seed = opts.seed ?? 42;
   const exec = new Executor();
   const extra = [...(opts.extra ?? []), ...(opts.readers ? [readerSafety] : [])];
-  const visited = new FingerprintSet(1024);
+  const visited = new FingerprintSet();
   const prints = opts.keepFingerprints ? new Set<string>() : undefined;
   let explored = 0;
   let depthReached = 0;
@@ -80,7 +80,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
       return false;
     };
     const fp = (): void => {
-      const [a, b] = fingerprint(canonicalString(k, monitor, canon));
+      const [a, b] = canonicalFingerprint(k, monitor, canon);
       visited.add(a, b);
       prints?.add(`${a}:${b}`);
     };

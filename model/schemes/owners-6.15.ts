@@ -80,6 +80,21 @@ export class Owners615 implements MapcountScheme {
     return copyState(this.folios.get(folio.id) ?? freshState());
   }
 
+  /**
+   * A folio first seen mid-life (a trace replay that learned the exact counters from the kernel):
+   * take its folio mapcount and PMD mappings. The MMs that made the mappings before are unknown:
+   * no slot owns them and the maybe-shared bit is set while anything is mapped (no false negative).
+   */
+  adopt(folio: Folio, mapcount: number, pmdMappings: number): void {
+    const s = freshState();
+    if (isLarge(folio)) {
+      s.largeMapcount = mapcount - 1;
+      s.entireMapcount = pmdMappings - 1;
+      s.shared = mapcount > 0;
+    } else s.mapcount = mapcount - 1;
+    this.folios.set(folio.id, s);
+  }
+
   private state(folio: Folio): OwnersFolioState {
     let s = this.folios.get(folio.id);
     if (!s) {

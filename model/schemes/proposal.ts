@@ -41,6 +41,25 @@ export interface ProposalOptions {
    * path derived from the same machine (identical behaviour; for the exhaustive explorer).
    */
   readonly engine?: ProposalEngineKind;
+  /**
+   * Where the hooks learn whether a VMA maps a folio. Absent (default): the emulated MM's page
+   * tables (scanVmaForFolio, rmap_walk). A trace replay that rebuilds per-VMA mappings from rmap
+   * events, without addresses or page tables, passes its own view.
+   */
+  readonly view?: VmaMappingView;
+}
+
+/**
+ * The page tables as the proposal's hooks see them: what a scan of one VMA over the folio's range
+ * finds, what an rmap walk finds, and which counted folios a VMA split concerns.
+ */
+export interface VmaMappingView {
+  /** Does the VMA map any page of the folio? `scanned`: page-table entries read to know. */
+  scan(vma: Vma, folio: Folio): { readonly mapped: boolean; readonly scanned: number };
+  /** An rmap walk of the folio: distinct VMAs mapping it, candidate VMAs visited, entries read. */
+  walk(folio: Folio): { readonly vmas: number; readonly visited: number; readonly scanned: number };
+  /** The counted folios `created` took from its original VMA at a split (replaces the boundary scan). */
+  foliosNear?(created: Vma): Folio[];
 }
 
 /** One folio's saturating mapcount, run by an actor or by the fast path. */
@@ -102,12 +121,14 @@ abstract class SaturatingScheme implements MapcountScheme {
   readonly costs: Costs = zeroCosts();
   protected readonly engines = new Map<number, FolioEngine>();
   protected readonly engineKind: ProposalEngineKind;
+  protected readonly view: VmaMappingView | undefined;
 
   constructor(
     protected readonly sys: MmSystem,
     options: ProposalOptions = {},
   ) {
     this.engineKind = options.engine ?? 'actor';
+    this.view = options.view;
   }
 
   // --- the rmap hooks --------------------------------------------------------------------------
@@ -194,11 +215,19 @@ abstract class SaturatingScheme implements MapcountScheme {
    * of VMAs found.
    */
   resolve(folio: Folio): number {
-    const walk = rmap_walk(this.sys, folio);
     this.costs.rmapWalks++;
-    this.costs.vmasVisited += walk.visited;
-    this.costs.ptesScanned += walk.scanned;
-    const vmas = new Set(walk.hits.map((h) => h.vma.id)).size;
+    let vmas: number;
+    if (this.view) {
+      const walk = this.view.walk(folio);
+      this.costs.vmasVisited += walk.visited;
+      this.costs.ptesScanned += walk.scanned;
+      vmas = walk.vmas;
+    } else {
+      const walk = rmap_walk(this.sys, folio);
+      this.costs.vmasVisited += walk.visited;
+      this.costs.ptesScanned += walk.scanned;
+      vmas = new Set(walk.hits.map((h) => h.vma.id)).size;
+    }
     this.send(folio, { type: 'RMAP_WALKED', vmas });
     return vmas;
   }
@@ -215,7 +244,7 @@ abstract class SaturatingScheme implements MapcountScheme {
 
   /** Does the VMA map any page of the folio? Costs the entries read. */
   protected scan(vma: Vma, folio: Folio): boolean {
-    const r = scanVmaForFolio(this.sys, vma, folio);
+    const r = this.view ? this.view.scan(vma, folio) : scanVmaForFolio(this.sys, vma, folio);
     this.costs.ptesScanned += r.scanned;
     return r.mapped;
   }
@@ -244,7 +273,7 @@ export class Proposal extends SaturatingScheme {
   vmaChanged(_change: VmaChange): void {}
 
   clone(sys: MmSystem): Proposal {
-    return this.copyInto(new Proposal(sys, { engine: this.engineKind }));
+    return this.copyInto(new Proposal(sys, { engine: this.engineKind, view: this.view }));
   }
 }
 
@@ -273,13 +302,14 @@ export class ProposalVmaHooks extends SaturatingScheme {
   }
 
   clone(sys: MmSystem): ProposalVmaHooks {
-    return this.copyInto(new ProposalVmaHooks(sys, { engine: this.engineKind }));
+    return this.copyInto(new ProposalVmaHooks(sys, { engine: this.engineKind, view: this.view }));
   }
 
   /** __split_vma(): page tables are final; `original` and `created` are the two parts. */
   private split(original: Vma, created: Vma): void {
     const boundary = created.start >= original.end ? created.start : created.end;
-    for (const folio of this.foliosNear(created, boundary)) {
+    const folios = this.view?.foliosNear ? this.view.foliosNear(created) : this.foliosNear(created, boundary);
+    for (const folio of folios) {
       if (this.scan(original, folio)) this.send(folio, { type: 'VMA_MAPPED' });
     }
   }

@@ -26,6 +26,7 @@ export const WORKLOADS: readonly string[] = Object.freeze([
   'fork-many',
   'split-folio',
   'holdout-mixed',
+  'holdout-shmem-remap',
 ]);
 
 export const KERNEL_GENS: readonly KernelGen[] = Object.freeze(['6.1', '6.12'] as KernelGen[]);

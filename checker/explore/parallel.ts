@@ -1,0 +1,234 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { SchemeName } from '../../model/schemes/scheme.ts';
+import { checkState, cloneMonitor, observe, proposalCostFindings, violationKey } from '../properties.ts';
+import { enumerateOperations } from '../scope.ts';
+import { exploreBfs, rootState, scopeSummary, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
+import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
+import { Coverage, Executor } from './executor.ts';
+import type { ChunkRequest, ChunkResult, WorkerInit } from './worker.ts';
+import { cloneKernel, defaultExploreSchemes } from './world.ts';
+
+/**
+ * The exhaustive BFS of bfs.ts on several cores, with the same result: the same distinct states
+ * (fingerprints), the same violations and cost findings with the same shortest counterexamples
+ * (the first in the scope's enumeration order), the same coverage (test/explore-parallel.test.ts;
+ * a search stopped by maxStates has expanded its whole last level in the workers, so its coverage
+ * may list more transitions than the sequential search, which stops mid-level).
+ *
+ * Level by level: the frontier is a list of operation paths (no states are sent), cut into chunks
+ * handed to the workers (worker.ts) in increasing order as they come free. A worker replays each
+ * path, expands it by every operation, and answers per child with its 64-bit fingerprint and the
+ * keys of the rules it violates. The main thread merges the answers in chunk order, which is the
+ * sequential search order: the visited set (FingerprintSet, 8-byte slots, no parent pointers) says
+ * which child is new; a new child extends the next frontier (its parent's path plus the operation)
+ * and the first new child violating a rule is that rule's counterexample. Details (the violation
+ * text, folio) are recomputed at the end by replaying each counterexample's path once.
+ *
+ * Reader decisions (`readers`) and extra properties are checked by the sequential search: the
+ * reader log is shared state of the whole run and functions do not cross threads.
+ */
+
+export interface ParallelBfsOptions extends BfsOptions {
+  /** Worker threads (default: the cores available, at least 1). */
+  readonly workers?: number;
+}
+
+export type ParallelReport = ExploreReport & { readonly workers: number };
+
+interface Pending {
+  readonly resolve: (r: ChunkResult) => void;
+}
+
+export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<ParallelReport> {
+  if (opts.readers || opts.extra?.length) return { ...exploreBfs(opts), workers: 1 };
+  const t0 = performance.now();
+  const { scope } = opts;
+  const schemes: readonly SchemeName[] = opts.schemes ?? defaultExploreSchemes(scope);
+  const maxDepth = opts.maxDepth ?? 3;
+  const maxStates = opts.maxStates ?? 500_000;
+  const nWorkers = Math.max(1, opts.workers ?? availableParallelism());
+  const exec = new Executor();
+  const ops = enumerateOperations(scope);
+  const root = rootState(scope, schemes, exec);
+  const pidSymmetry = (opts.pidSymmetry ?? true) && pidSymmetrySound(root.k);
+  const canon = { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry };
+  const visited = new FingerprintSet();
+  const prints = opts.keepFingerprints ? new Set<string>() : undefined;
+  // rule key -> path of its first violating state (details filled in at the end)
+  const violations = new Map<string, readonly number[]>();
+  const costs = new Map<string, readonly number[]>();
+  let explored = 0;
+  let depthReached = 0;
+
+  const noteChecks = (path: readonly number[], keys: ChunkResult['keys'][number]): void => {
+    if (!keys) return;
+    for (const key of keys.v) if (!violations.has(key)) violations.set(key, path);
+    for (const key of keys.c) if (!costs.has(key)) costs.set(key, path);
+  };
+
+  const [a, b] = canonicalFingerprint(root.k, root.monitor, canon);
+  visited.add(a, b);
+  prints?.add(`${a}:${b}`);
+  noteChecks([], {
+    v: [...new Set(checkState(root.k, root.monitor).map(violationKey))],
+    c: [...new Set(proposalCostFindings(root.k).map((f) => `${f.finding}|${f.scheme}`))],
+  });
+
+  const init: WorkerInit = { scope, schemes, pidSymmetry };
+  const workers = Array.from({ length: nWorkers }, () => new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: init }));
+  const pending = new Map<Worker, Pending>();
+  const ready = workers.map(
+    (w) =>
+      new Promise<void>((resolve, reject) => {
+        w.once('error', reject);
+        const onReady = (m: { type: string }): void => {
+          if (m.type !== 'ready') return;
+          w.off('message', onReady);
+          w.on('message', (r: ChunkResult) => {
+            if (r.type !== 'chunk') return;
+            const p = pending.get(w)!;
+            pending.delete(w);
+            p.resolve(r);
+          });
+          resolve();
+        };
+        w.on('message', onReady);
+      }),
+  );
+
+  try {
+    await Promise.all(ready);
+    const run = (w: Worker, req: ChunkRequest): Promise<ChunkResult> =>
+      new Promise((resolve) => {
+        pending.set(w, { resolve });
+        w.postMessage(req);
+      });
+
+    // the frontier: `count` paths of `len` operations, flattened
+    let frontier = { len: 0, count: 1, paths: new Int32Array(0) };
+    let full = false;
+    for (let depth = 1; depth <= maxDepth && frontier.count && !full; depth++) {
+      const { len, count, paths } = frontier;
+      const chunkNodes = Math.max(1, Math.min(64, Math.ceil(count / (nWorkers * 8))));
+      const chunks = Math.ceil(count / chunkNodes);
+      const results: ChunkResult[] = new Array(chunks);
+      let nextChunk = 0;
+      await Promise.all(
+        workers.map(async (w) => {
+          while (nextChunk < chunks) {
+            const id = nextChunk++;
+            const from = id * chunkNodes;
+            const to = Math.min(count, from + chunkNodes);
+            results[id] = await run(w, { type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
+          }
+        }),
+      );
+      // merge in the sequential order
+      const foundBefore = violations.size;
+      const next: number[] = [];
+      let nextCount = 0;
+      for (let id = 0; id < chunks && !full; id++) {
+        const r = results[id];
+        const base = id * chunkNodes;
+        for (let x = 0; x < r.node.length; x++) {
+          const h1 = r.h[2 * x];
+          const h2 = r.h[2 * x + 1];
+          if (!visited.add(h1, h2)) continue;
+          prints?.add(`${h1}:${h2}`);
+          const j = base + r.node[x];
+          const path = [...paths.subarray(j * len, (j + 1) * len), r.op[x]];
+          depthReached = depth;
+          noteChecks(path, r.keys[x]);
+          if (depth < maxDepth) {
+            next.push(...path);
+            nextCount++;
+          }
+          if (visited.size >= maxStates) {
+            // exploreBfs stops right after this operation
+            full = true;
+            explored += j * ops.length + r.op[x] + 1;
+            break;
+          }
+        }
+      }
+      if (!full) explored += count * ops.length;
+      opts.onProgress?.({ depth, distinct: visited.size, explored, frontier: nextCount });
+      frontier = { len: len + 1, count: nextCount, paths: Int32Array.from(next) };
+      if (opts.stopAtFirstDepth && violations.size > foundBefore) break;
+    }
+
+    const coverage = new Coverage();
+    coverage.merge(exec.coverage);
+    for (const w of workers) {
+      const maps = await new Promise<Map<string, number>[]>((resolve) => {
+        const on = (m: { type: string; maps: Map<string, number>[] }): void => {
+          if (m.type !== 'coverage') return;
+          w.off('message', on);
+          resolve(m.maps);
+        };
+        w.on('message', on);
+        w.postMessage({ type: 'coverage' });
+      });
+      const c = new Coverage();
+      [c.mmTaken, c.mmTrue, c.mmFalse, c.satTaken, c.satTrue, c.satFalse].forEach((m, i) => maps[i].forEach((n, key) => m.set(key, n)));
+      coverage.merge(c);
+    }
+
+    // the counterexamples' details: replay each path once
+    const replayExec = new Executor();
+    const stateAt = (path: readonly number[]) => {
+      let s = rootState(scope, schemes, replayExec);
+      for (const i of path) {
+        const k = cloneKernel(s.k);
+        const monitor = cloneMonitor(s.monitor);
+        replayExec.run(k, ops[i], monitor);
+        observe(k, monitor);
+        s = { k, monitor };
+      }
+      return s;
+    };
+    const cache = new Map<string, ReturnType<typeof stateAt>>();
+    const at = (path: readonly number[]) => {
+      const key = path.join(',');
+      let s = cache.get(key);
+      if (!s) cache.set(key, (s = stateAt(path)));
+      return s;
+    };
+    const outViolations: Counterexample[] = [];
+    for (const [key, path] of violations) {
+      const s = at(path);
+      const v = checkState(s.k, s.monitor).find((x) => violationKey(x) === key)!;
+      outViolations.push(toCounterexample(v, scope.setup, path.map((i) => ops[i])));
+    }
+    const outCosts: CostCounterexample[] = [];
+    for (const [key, path] of costs) {
+      const s = at(path);
+      const f = proposalCostFindings(s.k).find((x) => `${x.finding}|${x.scheme}` === key)!;
+      outCosts.push({ ...f, setup: scope.setup, ops: path.map((i) => ops[i]) });
+    }
+
+    const timeMs = performance.now() - t0;
+    return {
+      mode: 'bfs',
+      schemes: ['truth', ...schemes.filter((s) => s !== 'truth')],
+      scope: scopeSummary(scope, ops.length),
+      statesExplored: explored,
+      distinctStates: visited.size,
+      depthReached,
+      complete: frontier.count === 0 && !full,
+      timeMs,
+      statesPerSecond: explored / (timeMs / 1000),
+      distinctPerSecond: visited.size / (timeMs / 1000),
+      bytesPerState: visited.bytes / visited.size,
+      pidSymmetry,
+      violations: outViolations,
+      costFindings: outCosts,
+      coverage: coverage.report(),
+      workers: nWorkers,
+      ...(prints ? { fingerprints: prints } : {}),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { exploreBfs, inertOperation, rootState, type ExploreReport } from '../checker/explore/bfs.ts';
+import { FingerprintSet, canonicalFingerprint, canonicalString, fingerprint } from '../checker/explore/canonical.ts';
+import { Executor } from '../checker/explore/executor.ts';
+import { exploreBfsParallel } from '../checker/explore/parallel.ts';
+import { cloneKernel, cloneSystem, defaultExploreSchemes } from '../checker/explore/world.ts';
+import { cloneMonitor, observe } from '../checker/properties.ts';
+import { defaultScope, enumerateOperations, hazardScopes } from '../checker/scope.ts';
+import type { SchemeName } from '../model/schemes/scheme.ts';
+
+const SCHEMES: SchemeName[] = ['large-6.12', 'proposal', 'proposal+vma-hooks'];
+
+/** Everything a report says about the search, without the timings. */
+const result = (r: ExploreReport) => ({
+  distinctStates: r.distinctStates,
+  statesExplored: r.statesExplored,
+  depthReached: r.depthReached,
+  complete: r.complete,
+  bytesPerState: r.bytesPerState,
+  pidSymmetry: r.pidSymmetry,
+  violations: r.violations,
+  costFindings: r.costFindings,
+  coverage: r.coverage,
+  fingerprints: [...(r.fingerprints ?? [])].sort(),
+});
+
+describe('explorer fast paths equal the reference', () => {
+  it('cloneSystem equals structuredClone, canonicalFingerprint equals fingerprint(canonicalString), on random walks', () => {
+    const scope = defaultScope();
+    const schemes = defaultExploreSchemes(scope);
+    const exec = new Executor();
+    const ops = enumerateOperations(scope);
+    const canon = { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry: true };
+    let seed = 12345;
+    const rand = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    let checked = 0;
+    for (let walk = 0; walk < 40; walk++) {
+      let s = rootState(scope, schemes, exec);
+      for (let step = 0; step < 8; step++) {
+        const op = ops[rand(ops.length)];
+        if (inertOperation(s.k, op)) continue;
+        const k = cloneKernel(s.k);
+        const monitor = cloneMonitor(s.monitor);
+        exec.run(k, op, monitor);
+        observe(k, monitor);
+        s = { k, monitor };
+        expect(cloneSystem(k.sys)).toEqual(structuredClone(k.sys));
+        expect(canonicalFingerprint(k, monitor, canon)).toEqual(fingerprint(canonicalString(k, monitor, canon)));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+  });
+
+  it('FingerprintSet: a set, at most 16 bytes a state past its initial capacity', () => {
+    const set = new FingerprintSet();
+    const ref = new Set<string>();
+    let x = 1;
+    for (let i = 0; i < 50_000; i++) {
+      x = (Math.imul(x, 48271) + 11) >>> 0;
+      const a = x % 5000; // collisions on purpose
+      const b = (x >>> 7) % 3;
+      expect(set.add(a, b)).toBe(!ref.has(`${a}:${b}`));
+      ref.add(`${a}:${b}`);
+      if (ref.size > 16) expect(set.bytes / set.size).toBeLessThanOrEqual(16);
+    }
+    expect(set.size).toBe(ref.size);
+    for (const k of [...ref].slice(0, 100)) expect(set.has(...(k.split(':').map(Number) as [number, number]))).toBe(true);
+  });
+});
+
+describe('parallel BFS (worker threads) gives the sequential result', () => {
+  it('default scope, depth 2: same states, operations run, violations with the same shortest counterexamples, cost findings, coverage', async () => {
+    const opts = { scope: defaultScope(), maxDepth: 2, schemes: SCHEMES, keepFingerprints: true };
+    const seq = exploreBfs(opts);
+    const par = await exploreBfsParallel({ ...opts, workers: 2 });
+    expect(par.workers).toBe(2);
+    expect(result(par)).toEqual(result(seq));
+    expect(seq.violations.length).toBeGreaterThan(0);
+  });
+
+  it('stopped by maxStates in the middle of a level, and a hazard scope to depth 3', async () => {
+    // stopped by maxStates, the workers have expanded the whole level: their coverage may be larger
+    const cut = { scope: defaultScope(), maxDepth: 3, maxStates: 1_900, keepFingerprints: true };
+    const cutSeq = exploreBfs(cut);
+    const cutPar = await exploreBfsParallel({ ...cut, workers: 2 });
+    expect({ ...result(cutPar), coverage: null }).toEqual({ ...result(cutSeq), coverage: null });
+    for (const [i, c] of cutSeq.coverage.entries()) for (const t of c.transitions.exercised) expect(cutPar.coverage[i].transitions.exercised).toContain(t);
+    const fork = { scope: hazardScopes().fork, maxDepth: 3, schemes: SCHEMES, keepFingerprints: true };
+    const seq = exploreBfs(fork);
+    expect(seq.distinctStates).toBeGreaterThan(100);
+    expect(result(await exploreBfsParallel({ ...fork, workers: 3 }))).toEqual(result(seq));
+  });
+});
