@@ -23,6 +23,7 @@ import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts'; // 
  */
 
 import type { TraceStream } from '../traces/reader.ts';
+import { PROBE_TABLES } from '../traces/ftrace/convert.ts';
 export type { TraceStream };
 
 export type KernelVerdict = 'agree' | 'diverge' | 'inconclusive';
@@ -249,6 +250,11 @@ interface VmaRec {
 interface MmRec {
   readonly ptr: string;
   readonly vmas: Set<VmaRec>;
+  /**
+   * Retired VMAs (their pointer was freed and reused) that still held mappings: move_vma() moved
+   * those entries to another VMA of this mm without any rmap call, and a later unmap claims them.
+   */
+  readonly orphans: Set<VmaRec>;
   /** Born in the trace (by exec or fork): its VMAs are complete unless copied from incomplete ones. */
   readonly born: boolean;
 }
@@ -257,6 +263,8 @@ type Scheme = Legacy61 | Large612;
 
 class KernelReplay {
   private readonly gen: Generation;
+  /** The rmap probes that exist only in the other generation. */
+  private readonly foreignRmap: ReadonlySet<string>;
   private readonly pmdOrder: number;
   private readonly scheme: Scheme;
   private readonly folios = new Map<number, FolioRec>();
@@ -307,6 +315,7 @@ class KernelReplay {
     private readonly shadow?: KernelShadow,
   ) {
     this.gen = header.kernel.generation;
+    this.foreignRmap = new Set(PROBE_TABLES[this.gen === '6.1' ? '6.12' : '6.1'].generationMarkers);
     this.pmdOrder = header.geometry.pmdOrder;
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
@@ -577,7 +586,7 @@ class KernelReplay {
     if (!mm) {
       const born = this.forkDstMms.has(ptr) || (pid !== undefined && this.execPending.has(pid));
       if (pid !== undefined && born) this.execPending.delete(pid);
-      mm = { ptr, vmas: new Set(), born: born && !this.afterGap };
+      mm = { ptr, vmas: new Set(), orphans: new Set(), born: born && !this.afterGap };
       this.mms.set(ptr, mm);
     }
     return mm;
@@ -624,10 +633,15 @@ class KernelReplay {
   /** A vma pointer freed and reused (slab): forget the old VMA. */
   private retireVma(v: VmaRec): void {
     v.retired = true;
-    this.mms.get(v.mm)?.vmas.delete(v);
+    const mm = this.mms.get(v.mm);
+    mm?.vmas.delete(v);
     this.vmas.delete(v.ptr);
-    if (v.ptes.size || v.pmds.size) this.infer('vma-reuse-with-stale-mappings');
-    else this.infer('vma-reuse');
+    if (v.ptes.size || v.pmds.size) {
+      // 6.1 frees a VMA emptied by mremap at once and fork may reuse the pointer before the moved
+      // entries are ever unmapped (6.12 frees VMAs through RCU): keep them claimable in the mm
+      mm?.orphans.add(v);
+      this.infer('vma-reuse-with-stale-mappings');
+    } else this.infer('vma-reuse');
   }
 
   private vma(ptr: string, mmPtr: string, pid: number | undefined): VmaRec {
@@ -701,7 +715,7 @@ class KernelReplay {
     }
     const mm = this.mms.get(v.mm);
     if (mm) {
-      for (const other of mm.vmas) {
+      for (const other of [...mm.vmas, ...mm.orphans]) {
         if (other === v) continue;
         const om = level === 'pmd' ? other.pmds : other.ptes;
         if (om.has(pfn)) {
@@ -710,6 +724,7 @@ class KernelReplay {
           if (c <= 1) om.delete(pfn);
           else om.set(pfn, c - 1);
           m.set(pfn, (m.get(pfn) ?? 0) + 1);
+          if (other.retired && !other.ptes.size && !other.pmds.size) mm.orphans.delete(other);
           if (other.anonVma && v.anonVma !== true) v.anonVma = true;
           this.infer('vma-split-move');
           if (this.shadow) this.shadow.vmaSplitMove(other, v, rec?.folio); // shadow
@@ -767,6 +782,10 @@ class KernelReplay {
         const key = e.ret ? e.fn + ':ret' : e.fn;
         this.byFn[key] = (this.byFn[key] ?? 0) + 1;
         this.fn = key;
+        if (this.foreignRmap.has(e.fn)) {
+          // an rmap call of the other accounting generation: checking it against this one would verify nothing
+          throw new TraceInputError(at, `${e.fn} is a ${this.gen === '6.1' ? '6.12' : '6.1'} rmap call, but the trace is checked as ${this.gen} (header or --kernel)`);
+        }
         if (this.pendingCopyHugePmd && !(e.fn === '__split_huge_pmd' && !e.ret)) this.flushCopyHugePmd();
         if (this.gen === '6.1') this.kcall61(e.fn, e.ret === true, e.args, e.pid);
         else this.kcall612(e.fn, e.ret === true, e.args, e.pid);

@@ -27,6 +27,7 @@ export const WORKLOADS: readonly string[] = Object.freeze([
   'split-folio',
   'holdout-mixed',
   'holdout-shmem-remap',
+  'holdout2-thp-grow-fork2',
 ]);
 
 export const KERNEL_GENS: readonly KernelGen[] = Object.freeze(['6.1', '6.12'] as KernelGen[]);
