@@ -361,7 +361,8 @@ describe.each(['6.1', '6.12'] as KernelGeneration[])('random MM operations with 
             throw new Error(`owners-6.15 ${r.reader} wrong: ${JSON.stringify(r.firstWrong)}`);
         }
       }),
-      { numRuns: RUNS },
+      // a fixed seed: the coverage assertion below must not depend on luck (a random seed once missed khugepaged)
+      { numRuns: RUNS, seed: 1 },
     );
     const table: ReaderTable = { operations, rows: [...total.values()] };
     console.log(`${kernel}:\n${formatReaderTable(table)}`);
