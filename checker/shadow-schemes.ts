@@ -241,7 +241,11 @@ class Shadows implements KernelShadow, VmaMappingView {
     this.fn = fn;
     if ((++this.events & 4095) === 0) this.prune();
     if (e.ev === 'lost') {
-      // a gap: nothing is known about what happened to any folio
+      // a gap: nothing is known about what happened to any folio; the replay forgets them all, and
+      // so do the shadows (their per-folio state would otherwise outlive every folio of a long trace)
+      for (const f of this.folioObj.values()) for (const s of this.schemes) s.folioFreed(f);
+      this.folioObj.clear();
+      this.seen.clear();
       this.tracked.clear();
       this.pending = [];
       return;
