@@ -193,24 +193,37 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
     frontier = next;
     if (opts.stopAtFirstDepth && violations.size > foundBefore) break;
   }
-  const timeMs = performance.now() - t0;
+  return exploreReport(
+    {
+      mode: 'bfs',
+      depthReached,
+      complete: frontier.length === 0 && !full,
+      pidSymmetry,
+      violations: [...violations.values()],
+      costFindings: [...costs.values()],
+      coverage: exec.coverage.report(),
+      ...(prints ? { fingerprints: prints } : {}),
+    },
+    { scope, schemes, operations: ops.length, explored, visited, t0 },
+  );
+}
+
+/** The report fields every exploration mode derives the same way from its counts. */
+export function exploreReport(
+  base: Pick<ExploreReport, 'mode' | 'depthReached' | 'complete' | 'pidSymmetry' | 'violations' | 'costFindings' | 'coverage'> & Partial<ExploreReport>,
+  run: { scope: Scope; schemes: readonly SchemeName[]; operations: number; explored: number; visited: { size: number; bytes: number }; t0: number },
+): ExploreReport {
+  const timeMs = performance.now() - run.t0;
   return {
-    mode: 'bfs',
-    schemes: ['truth', ...schemes.filter((s) => s !== 'truth')],
-    scope: scopeSummary(scope, ops.length),
-    statesExplored: explored,
-    distinctStates: visited.size,
-    depthReached,
-    complete: frontier.length === 0 && !full,
+    ...base,
+    schemes: ['truth', ...run.schemes.filter((s) => s !== 'truth')],
+    scope: scopeSummary(run.scope, run.operations),
+    statesExplored: run.explored,
+    distinctStates: run.visited.size,
     timeMs,
-    statesPerSecond: explored / (timeMs / 1000),
-    distinctPerSecond: visited.size / (timeMs / 1000),
-    bytesPerState: visited.bytes / visited.size,
-    pidSymmetry,
-    violations: [...violations.values()],
-    costFindings: [...costs.values()],
-    coverage: exec.coverage.report(),
-    ...(prints ? { fingerprints: prints } : {}),
+    statesPerSecond: run.explored / (timeMs / 1000),
+    distinctPerSecond: run.visited.size / (timeMs / 1000),
+    bytesPerState: run.visited.bytes / run.visited.size,
   };
 }
 

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
 import { checkState, cloneMonitor, observe, proposalCostFindings, violationKey } from '../properties.ts';
 import { enumerateOperations } from '../scope.ts';
-import { exploreBfs, rootState, scopeSummary, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
+import { exploreBfs, rootState, exploreReport, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Coverage, Executor } from './executor.ts';
 import type { ChunkRequest, ChunkResult, WorkerInit } from './worker.ts';
@@ -208,26 +208,20 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
       outCosts.push({ ...f, setup: scope.setup, ops: path.map((i) => ops[i]) });
     }
 
-    const timeMs = performance.now() - t0;
-    return {
-      mode: 'bfs',
-      schemes: ['truth', ...schemes.filter((s) => s !== 'truth')],
-      scope: scopeSummary(scope, ops.length),
-      statesExplored: explored,
-      distinctStates: visited.size,
-      depthReached,
-      complete: frontier.count === 0 && !full,
-      timeMs,
-      statesPerSecond: explored / (timeMs / 1000),
-      distinctPerSecond: visited.size / (timeMs / 1000),
-      bytesPerState: visited.bytes / visited.size,
-      pidSymmetry,
-      violations: outViolations,
-      costFindings: outCosts,
-      coverage: coverage.report(),
-      workers: nWorkers,
-      ...(prints ? { fingerprints: prints } : {}),
-    };
+    const report = exploreReport(
+      {
+        mode: 'bfs',
+        depthReached,
+        complete: frontier.count === 0 && !full,
+        pidSymmetry,
+        violations: outViolations,
+        costFindings: outCosts,
+        coverage: coverage.report(),
+        ...(prints ? { fingerprints: prints } : {}),
+      },
+      { scope, schemes, operations: ops.length, explored, visited, t0 },
+    );
+    return { ...report, workers: nWorkers };
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }

@@ -5,7 +5,7 @@ import type { Violation } from '../invariants.ts';
 import { attachReaders } from '../../model/readers.ts';
 import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type StateProperty } from '../properties.ts';
 import { enumerateOperations, operationArbitrary, type Scope } from '../scope.ts';
-import { scopeSummary, toCounterexample, type Counterexample, type CostCounterexample, type ExploreReport } from './bfs.ts';
+import { exploreReport, toCounterexample, type Counterexample, type CostCounterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Executor } from './executor.ts';
 import { defaultExploreSchemes, newKernel } from './world.ts';
@@ -126,25 +126,19 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
   }
   violations.sort((a, b) => a.ops.length - b.ops.length);
 
-  const timeMs = performance.now() - t0;
-  return {
-    mode: 'random',
-    schemes: ['truth', ...schemes.filter((s) => s !== 'truth')],
-    scope: scopeSummary(scope, enumerateOperations(scope).length),
-    statesExplored: explored,
-    distinctStates: visited.size,
-    depthReached,
-    complete: false,
-    timeMs,
-    statesPerSecond: explored / (timeMs / 1000),
-    distinctPerSecond: visited.size / (timeMs / 1000),
-    bytesPerState: visited.bytes / visited.size,
-    pidSymmetry,
-    violations,
-    costFindings: [...costs.values()],
-    coverage: exec.coverage.report(),
-    runs,
-    seed,
-    ...(prints ? { fingerprints: prints } : {}),
-  };
+  return exploreReport(
+    {
+      mode: 'random',
+      depthReached,
+      complete: false,
+      pidSymmetry,
+      violations,
+      costFindings: [...costs.values()],
+      coverage: exec.coverage.report(),
+      runs,
+      seed,
+      ...(prints ? { fingerprints: prints } : {}),
+    },
+    { scope, schemes, operations: enumerateOperations(scope).length, explored, visited, t0 },
+  );
 }
