@@ -50,7 +50,7 @@ async function* flatten(batches: AsyncIterable<readonly PositionedEvent[]>): Asy
 }
 
 /**
- * robustness: how many leading events (steps, markers, observations) are read ahead to find the
+ * how many leading events (steps, markers, observations) are read ahead to find the
  * first `op` or `kcall`, which says how to replay (an ops trace may start with a `step`); without
  * one, an `mm` section in the header says ops. Bounded: a huge trace is still read as a stream.
  */

@@ -7,7 +7,7 @@ import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
 import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
-import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts'; // shadow
+import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts';
 
 /**
  * Replay of a real kernel trace (kcall events: the rmap probes with the counters the kernel held
@@ -319,7 +319,7 @@ class KernelReplay {
     this.pmdOrder = header.geometry.pmdOrder;
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
-    // shadow: the rival schemes read the exact scheme and the folios (a folio is known when all its counters are)
+    // the rival schemes read the exact scheme and the folios (a folio is known when all its counters are)
     shadow?.attach({ generation: this.gen, geometry: header.geometry, exact: this.scheme, folioAt: (pfn) => {
       const rec = this.folios.get(this.owner.get(pfn) ?? pfn);
       if (!rec || pfn - rec.folio.id >= rec.nr) return undefined;
@@ -327,7 +327,7 @@ class KernelReplay {
     } });
   }
 
-  // ---- robustness: values no kernel reports are bad input (exit 2), never model state -------------
+  // ---- values no kernel reports are bad input (exit 2), never model state -------------
 
   /** A counter or size the probe records: missing or not a number is bad input (NaN would poison the model). */
   private need(a: Args, k: string): number {
@@ -626,7 +626,7 @@ class KernelReplay {
     };
     this.vmas.set(ptr, v);
     mm.vmas.add(v);
-    if (this.shadow) this.shadow.vma(v); // shadow
+    if (this.shadow) this.shadow.vma(v);
     return v;
   }
 
@@ -653,7 +653,7 @@ class KernelReplay {
   // ---- rmap ----------------------------------------------------------------------------------------
 
   private rmap(call: RmapCall): void {
-    if (this.shadow) this.shadow.rmap(call); // shadow
+    if (this.shadow) this.shadow.rmap(call);
     this.scheme.rmap(call);
   }
 
@@ -727,7 +727,7 @@ class KernelReplay {
           if (other.retired && !other.ptes.size && !other.pmds.size) mm.orphans.delete(other);
           if (other.anonVma && v.anonVma !== true) v.anonVma = true;
           this.infer('vma-split-move');
-          if (this.shadow) this.shadow.vmaSplitMove(other, v, rec?.folio); // shadow
+          if (this.shadow) this.shadow.vmaSplitMove(other, v, rec?.folio);
           return true;
         }
       }
@@ -765,11 +765,11 @@ class KernelReplay {
       this.ts = 'ts' in e ? e.ts : undefined;
       this.dispatch(e, at);
       if (this.tlRec) this.flushTimeline();
-      if (this.shadow) this.shadow.eventDone(e, at, this.fn); // shadow
+      if (this.shadow) this.shadow.eventDone(e, at, this.fn);
       return;
     }
     this.dispatch(e, at);
-    if (this.shadow) this.shadow.eventDone(e, at, this.fn); // shadow
+    if (this.shadow) this.shadow.eventDone(e, at, this.fn);
   }
 
   private dispatch(e: TraceEvent, at: Position): void {
@@ -887,7 +887,7 @@ class KernelReplay {
     }
     const nr = large ? (order !== undefined ? 1 << order : 0) : 1;
     const rec = this.folioFor(pfn, headPfn, large, nr, kind);
-    // robustness: compound_head points at a head whose folio cannot hold this page: report, skip
+    // compound_head points at a head whose folio cannot hold this page: report, skip
     if (pfn < headPfn || pfn >= headPfn + rec.nr) {
       this.diverge(rec, pfn - headPfn, 'page-in-folio(nr_pages)', pfn - headPfn, rec.nr);
       return null;
@@ -1118,7 +1118,7 @@ class KernelReplay {
     if (pfn < 0) return null;
     const large = a.fflags !== undefined && (low32(hx(a, 'fflags')) & PG_HEAD_612) !== 0;
     const nr = large ? nm(a, 'nr_pages') : 1;
-    // robustness: the event names a page outside the folio it names (a page in two folios): report, skip
+    // the event names a page outside the folio it names (a page in two folios): report, skip
     if (!large && pfn !== head) {
       this.diverge(this.folios.get(head) ?? null, pfn - head, 'page-in-folio(nr_pages)', pfn - head, 1, head);
       return null;
@@ -1345,7 +1345,7 @@ class KernelReplay {
       divergences: this.divergences,
       lost: { markers: this.lostMarkers, events: this.lostEvents, uncheckedValues: this.uncheckedAfterGap },
       folios,
-      ...(this.shadow ? { schemes: this.shadow.result() } : {}), // shadow
+      ...(this.shadow ? { schemes: this.shadow.result() } : {}),
     };
   }
 

@@ -43,7 +43,7 @@ export interface OpDivergence {
   readonly scheme: SchemeName;
 }
 
-/** robustness: an op the emulated MM refused because its process does not exist (ESRCH). */
+/** An op the emulated MM refused because its process does not exist (ESRCH). */
 export interface OpRefusal {
   readonly at: Position;
   readonly op: MmOperation;
@@ -206,7 +206,7 @@ export async function replayOpTrace(stream: { header: TraceHeader; events: Async
       ops++;
       const outcome = exec.run(k, event.op, monitor);
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      // robustness: an op of a process that does not exist (never spawned or forked) cannot be in a recorded trace
+      // an op of a process that does not exist (never spawned or forked) cannot be in a recorded trace
       if (outcome === 'ESRCH' && refused.length < 50) refused.push({ at, op: event.op, outcome });
       observe(k, monitor);
       const now = new Set<string>();

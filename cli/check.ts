@@ -29,7 +29,7 @@ function writeOut(what: string, path: string, write: () => void): void {
   }
 }
 
-/** robustness: the partial summary of an interrupted run: the files checked, then how far the current one got. */
+/** the partial summary of an interrupted run: the files checked, then how far the current one got. */
 function interrupted(reports: FileReport[], total: number, partial: FileReport | undefined, json: boolean): number {
   const report = buildReport(reports);
   const current = partial ? { file: partial.file, ...summarise(partial), verdictSoFar: partial.verdict } : undefined;
@@ -55,7 +55,7 @@ export async function runCheck(files: string[], opts: CheckCliOptions): Promise<
   const timelines: FileTimeline[] | null = opts.html || opts.perfetto ? [] : null;
   // a progress bar only for a person watching a terminal, never in pipes or CI logs
   const bar = process.stderr.isTTY && !process.env.CI ? new cliProgress.SingleBar({ format: ' {file} {value} events', clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
-  // robustness: SIGINT stops the replay (at its next 4096-event check), prints what was checked and exits 130
+  // SIGINT stops the replay (at its next 4096-event check), prints what was checked and exits 130
   const interrupt = new AbortController();
   let partial: FileReport | undefined;
   const onSigint = (): void => {

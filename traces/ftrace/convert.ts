@@ -368,7 +368,7 @@ function releaseBeside(path: string): string | undefined {
 }
 
 /**
- * robustness: the lines of the file in chunks (traces/lines.ts readLineChunks, numbered here),
+ * The lines of the file in chunks (traces/lines.ts readLineChunks, numbered here),
  * with every failure of the byte source (gzip stream cut short, corrupt gzip, a missing file, a
  * directory, I/O) turned into a TraceInputError at the line reached, as the JSON readers do:
  * never a raw zlib or fs error.
