@@ -3,6 +3,7 @@ import { __split_huge_pmd, splitPmdStraddling, zap_huge_pmd } from './huge_memor
 import { vmaChanged, type Kernel } from './kernel.ts';
 import { zapPteRange } from './memory.ts';
 import { createInode } from './mm.ts';
+import type { MmOperation } from './operations.ts';
 import type { Outcome } from './outcome.ts';
 import { getPmd } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert, i_mmap_remove, unlink_anon_vmas } from './rmap.ts';
@@ -11,19 +12,8 @@ import { insertVma, rangeFree, removeVmaFromMm, unmappedArea, vmasIn } from './v
 
 /** mm/mmap.c and mm/vma.c: creating, splitting, merging and unmapping VMAs. */
 
-export interface MmapRequest {
-  /** Hint or, with `fixed`, the exact address. */
-  readonly addr?: number;
-  readonly len: number;
-  readonly read: boolean;
-  readonly write: boolean;
-  /** MAP_SHARED; MAP_SHARED|MAP_ANONYMOUS is backed by a fresh shmem file (shmem_zero_setup()). */
-  readonly shared: boolean;
-  /** Backing file (inode id) and the page offset mapped at the start. */
-  readonly inode?: number;
-  readonly pgoff?: number;
-  readonly fixed: boolean;
-}
+/** The arguments of an mmap operation (model/operations.ts MMAP). */
+export type MmapRequest = Omit<Extract<MmOperation, { type: 'MMAP' }>, 'type' | 'pid'>;
 
 export function do_mmap(k: Kernel, mm: Mm, req: MmapRequest): { outcome: Outcome; addr?: number } {
   const { sys } = k;

@@ -2,6 +2,7 @@ import { isPmdAligned, pmdAlignDown, pmdSize } from './geometry.ts';
 import { __split_huge_pmd, move_huge_pmd } from './huge_memory.ts';
 import { vmaChanged, type Kernel } from './kernel.ts';
 import { do_munmap, vmaExpandable } from './mmap.ts';
+import type { MmOperation } from './operations.ts';
 import type { Outcome } from './outcome.ts';
 import { clearPte, getPmd, setPte } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert } from './rmap.ts';
@@ -15,14 +16,8 @@ import { findVma, insertVma, unmappedArea } from './vma.ts';
  * addresses are PMD-aligned and splits them otherwise, move_ptes() moves PTEs; no rmap call, the
  * same pfns appear at the new address. The old range is then unmapped (already empty).
  */
-export interface MremapRequest {
-  readonly addr: number;
-  readonly oldLen: number;
-  readonly newLen: number;
-  readonly mayMove: boolean;
-  /** MREMAP_FIXED destination. */
-  readonly newAddr?: number;
-}
+/** The arguments of an mremap operation (model/operations.ts MREMAP). */
+export type MremapRequest = Omit<Extract<MmOperation, { type: 'MREMAP' }>, 'type' | 'pid'>;
 
 export function do_mremap(k: Kernel, mm: Mm, req: MremapRequest): { outcome: Outcome; addr?: number } {
   const { sys } = k;

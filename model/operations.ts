@@ -13,11 +13,14 @@ export type MmOperation =
   | {
       readonly type: 'MMAP';
       readonly pid: Pid;
+      /** Hint or, with `fixed`, the exact address. */
       readonly addr?: number;
       readonly len: number;
       readonly read: boolean;
       readonly write: boolean;
+      /** MAP_SHARED; MAP_SHARED|MAP_ANONYMOUS is backed by a fresh shmem file (shmem_zero_setup()). */
       readonly shared: boolean;
+      /** Backing file (inode id) and the page offset mapped at the start. */
       readonly inode?: number;
       readonly pgoff?: number;
       readonly fixed: boolean;
@@ -32,6 +35,7 @@ export type MmOperation =
       readonly oldLen: number;
       readonly newLen: number;
       readonly mayMove: boolean;
+      /** MREMAP_FIXED destination. */
       readonly newAddr?: number;
     }
   | { readonly type: 'FORK'; readonly pid: Pid; readonly child?: Pid }
