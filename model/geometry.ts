@@ -17,6 +17,5 @@ export const pmdPages = (g: Geometry): number => 1 << g.pmdOrder;
 /** HPAGE_PMD_SIZE */
 export const pmdSize = (g: Geometry): number => g.pageSize * pmdPages(g);
 
-export const pageAlignDown = (g: Geometry, addr: number): number => addr - (addr % g.pageSize);
 export const pmdAlignDown = (g: Geometry, addr: number): number => addr - (addr % pmdSize(g));
 export const isPmdAligned = (g: Geometry, addr: number): boolean => addr % pmdSize(g) === 0;

@@ -76,13 +76,3 @@ export function baseRefs(folio: Folio): number {
   const nr = 1 << folio.order;
   return (folio.inPageCache ? nr : 0) + (folio.swapSlot !== null ? nr : 0) + folio.pins;
 }
-
-/** The folio containing pfn, if it is allocated. */
-export function folioOfPfn(sys: MmSystem, pfn: number, maxOrder: number): Folio | undefined {
-  for (let order = 0; order <= maxOrder; order++) {
-    const head = pfn - (pfn % (1 << order));
-    const folio = sys.folios.get(head);
-    if (folio && pfn < head + (1 << folio.order)) return folio;
-  }
-  return undefined;
-}

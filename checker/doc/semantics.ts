@@ -2,6 +2,7 @@ import type { AnyStateMachine } from 'xstate';
 import { mmSystemMachine } from '../../model/machines/mm-system.ts';
 import { saturatingMapcountMachine } from '../../model/machines/saturating-mapcount.ts';
 import { thpMappingMachine } from '../../model/machines/thp-mapping.ts';
+import { READERS, READER_NAMES } from '../../model/readers.ts';
 import { SCHEME_NAMES } from '../../model/schemes/scheme.ts';
 import { EXAMPLES, runExample } from './examples.ts';
 import { implementations, mermaid, transitions } from './mermaid.ts';
@@ -109,6 +110,12 @@ export function semanticsDocument(extra: ExtraSections = { sections: [] }): stri
       mmSystemMachine,
       'Its events are the MM operations; a page fault walks handle_mm_fault() through transient states whose guards are the kernel decisions (do_huge_pmd_wp_page(), do_wp_page(), do_fault()).',
     ),
+    '',
+    '## The kernel\'s readers of the mapcount',
+    '',
+    'Where the kernel reads the mapcount and what it decides (model/readers.ts). Each scheme\'s answer is classed against the page tables as exact, conservative (wrong in the safe direction) or wrong (unsafe); the tables below and `trollcount check` / `explore` count them.',
+    '',
+    table(['reader', 'kernel', 'decision', 'safe (conservative)', 'unsafe (wrong)'], READER_NAMES.map((r) => [r, READERS[r].kernel, READERS[r].decision, READERS[r].safe, READERS[r].unsafe])),
     '',
     '## Worked examples (computed by the model)',
     '',

@@ -42,7 +42,6 @@ export type SaturatingEvent =
   | { readonly type: 'RMAP_WALKED'; readonly vmas: number };
 
 export type SaturatingEventType = SaturatingEvent['type'];
-export const SATURATING_EVENT_TYPES: readonly SaturatingEventType[] = ['VMA_MAPPED', 'VMA_UNMAPPED', 'RMAP_WALKED'];
 
 /** The value of the saturated count: Many reads as 3, i.e. "at least 3". */
 export const SATURATED_VALUE: Readonly<Record<SaturatingState, number>> = { zero: 0, one: 1, two: 2, many: 3 };
