@@ -4,7 +4,9 @@ import { startMmSystem } from '../model/machines/mm-system.ts';
 import { createSystem } from '../model/mm.ts';
 import type { MapcountScheme } from '../model/schemes/scheme.ts';
 import { Truth } from '../model/schemes/truth.ts';
-import type { KernelGeneration, MmSystem } from '../model/types.ts';
+import { anon_vma_prepare, i_mmap_insert } from '../model/rmap.ts';
+import type { KernelGeneration, Mm, MmSystem, Vma } from '../model/types.ts';
+import { insertVma } from '../model/vma.ts';
 
 /** A kernel with the given schemes (truth always first) driven by a long-lived MM system actor. */
 export function boot(opts: { geometry?: Geometry; kernel?: KernelGeneration; schemes?: (sys: MmSystem) => MapcountScheme[] } = {}) {
@@ -12,4 +14,36 @@ export function boot(opts: { geometry?: Geometry; kernel?: KernelGeneration; sch
   const k: Kernel = { sys, schemes: [new Truth(sys), ...(opts.schemes?.(sys) ?? [])] };
   const { run } = startMmSystem(k);
   return { k, sys, run, truth: k.schemes[0] as Truth };
+}
+
+/**
+ * A VMA built by hand for scheme tests that drive rmap calls directly (no mmap): anon VMAs take the
+ * linear pgoff of their start, file VMAs pgoff 0 unless given; `link` also files the VMA in the
+ * anon_vma tree or i_mmap, as the first fault or mmap would.
+ */
+export function testVma(
+  sys: MmSystem,
+  mm: Mm,
+  o: { start: number; end: number; inode: number | null; pgoff?: number; shared?: boolean; link?: boolean },
+): Vma {
+  const vma: Vma = {
+    id: sys.next.vma++,
+    mm: mm.pid,
+    start: o.start,
+    end: o.end,
+    read: true,
+    write: true,
+    shared: o.shared ?? o.inode !== null,
+    inode: o.inode,
+    pgoff: o.pgoff ?? (o.inode === null ? o.start / sys.config.geometry.pageSize : 0),
+    anonVma: null,
+    avc: [],
+    hugepage: 'default',
+  };
+  insertVma(sys, mm, vma);
+  if (o.link) {
+    if (o.inode === null) anon_vma_prepare(sys, vma);
+    else i_mmap_insert(sys, vma);
+  }
+  return vma;
 }

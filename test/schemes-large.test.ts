@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { TINY, pmdPages, pmdSize } from '../model/geometry.ts';
 import { allocFolio, createInode, createProcess, createSystem } from '../model/mm.ts';
 import { clearPmd, clearPte, getPmd, getPte, setPmd, setPte } from '../model/page-table.ts';
-import { insertVma } from '../model/vma.ts';
+import { testVma } from './helpers.ts';
 import { ENTIRELY_MAPPED, Large612 } from '../model/schemes/large-6.12.ts';
 import { Truth } from '../model/schemes/truth.ts';
 import type { Folio, Mm, MmSystem, Vma } from '../model/types.ts';
@@ -26,26 +26,6 @@ interface World {
   s: Large612;
 }
 
-let vmaIds = 1;
-function vma(sys: MmSystem, mm: Mm, start: number, end: number, inode: number | null): Vma {
-  const v: Vma = {
-    id: vmaIds++,
-    mm: mm.pid,
-    start,
-    end,
-    read: true,
-    write: true,
-    shared: inode !== null,
-    inode,
-    pgoff: inode === null ? start / PAGE : 0,
-    anonVma: null,
-    avc: [],
-    hugepage: 'default',
-  };
-  insertVma(sys, mm, v);
-  return v;
-}
-
 function world(procs: number): World {
   const sys = createSystem({ geometry: TINY, kernel: '6.12', thp: 'always', shmemThp: true });
   const inode = createInode(sys, NR, true);
@@ -55,8 +35,8 @@ function world(procs: number): World {
   for (let i = 0; i < procs; i++) {
     const m = createProcess(sys, i === 0 ? null : mm[0].pid);
     mm.push(m);
-    anon.push(vma(sys, m, 0, 3 * PMD, null));
-    file.push(vma(sys, m, 3 * PMD, 4 * PMD, inode.id));
+    anon.push(testVma(sys, m, { start: 0, end: 3 * PMD, inode: null }));
+    file.push(testVma(sys, m, { start: 3 * PMD, end: 4 * PMD, inode: inode.id }));
   }
   return { sys, mm, anon, file, s: new Large612(sys) };
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { TINY, pmdPages, pmdSize } from '../model/geometry.ts';
 import { allocFolio, createInode, createProcess, createSystem } from '../model/mm.ts';
 import { clearPmd, clearPte, getPmd, getPte, setPmd, setPte } from '../model/page-table.ts';
-import { insertVma } from '../model/vma.ts';
+import { testVma } from './helpers.ts';
 import { Legacy61 } from '../model/schemes/legacy-6.1.ts';
 import { Large612, ENTIRELY_MAPPED } from '../model/schemes/large-6.12.ts';
 import { Truth } from '../model/schemes/truth.ts';
@@ -28,26 +28,6 @@ interface World {
   schemes: MapcountScheme[];
 }
 
-let vmaIds = 1;
-function vma(sys: MmSystem, mm: Mm, start: number, end: number, inode: number | null): Vma {
-  const v: Vma = {
-    id: vmaIds++,
-    mm: mm.pid,
-    start,
-    end,
-    read: true,
-    write: true,
-    shared: inode !== null,
-    inode,
-    pgoff: inode === null ? start / PAGE : 0,
-    anonVma: null,
-    avc: [],
-    hugepage: 'default',
-  };
-  insertVma(sys, mm, v);
-  return v;
-}
-
 /** `procs` processes, each with an anon VMA [0, 3 PMDs) and a shared file VMA [3 PMDs, 4 PMDs). */
 function world(procs: number, make: (sys: MmSystem) => MapcountScheme[]): World {
   const sys = createSystem({ geometry: TINY, kernel: '6.1', thp: 'always', shmemThp: true });
@@ -58,8 +38,8 @@ function world(procs: number, make: (sys: MmSystem) => MapcountScheme[]): World 
   for (let i = 0; i < procs; i++) {
     const m = createProcess(sys, i === 0 ? null : mm[0].pid);
     mm.push(m);
-    anonVma.push(vma(sys, m, 0, 3 * PMD, null));
-    fileVma.push(vma(sys, m, 3 * PMD, 4 * PMD, inode.id));
+    anonVma.push(testVma(sys, m, { start: 0, end: 3 * PMD, inode: null }));
+    fileVma.push(testVma(sys, m, { start: 3 * PMD, end: 4 * PMD, inode: inode.id }));
   }
   return { sys, mm, anonVma, fileVma, schemes: make(sys) };
 }

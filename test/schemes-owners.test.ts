@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { TINY, pmdPages } from '../model/geometry.ts';
 import { allocFolio, createInode, createProcess, createSystem } from '../model/mm.ts';
 import { clearPmd, clearPte, getPmd, getPte, setPmd, setPte } from '../model/page-table.ts';
-import { anon_vma_clone, anon_vma_prepare, i_mmap_insert } from '../model/rmap.ts';
+import { anon_vma_clone } from '../model/rmap.ts';
 import { insertVma } from '../model/vma.ts';
+import { testVma } from './helpers.ts';
 import { Owners615 } from '../model/schemes/owners-6.15.ts';
 import { Truth, mmsMapping } from '../model/schemes/truth.ts';
 import type { MapcountScheme, RmapCall } from '../model/schemes/scheme.ts';
@@ -32,24 +33,7 @@ const all = (env: Env): MapcountScheme[] => [env.owners, env.truth];
 const rmapAll = (env: Env, call: RmapCall): void => all(env).forEach((s) => s.rmap(call));
 
 function newVma(sys: MmSystem, mm: Mm, pages: number, inode: number | null, pgoff: number): Vma {
-  const vma: Vma = {
-    id: sys.next.vma++,
-    mm: mm.pid,
-    start: BASE,
-    end: BASE + pages * PS,
-    read: true,
-    write: true,
-    shared: false,
-    inode,
-    pgoff,
-    anonVma: null,
-    avc: [],
-    hugepage: 'default',
-  };
-  insertVma(sys, mm, vma);
-  if (inode === null) anon_vma_prepare(sys, vma);
-  else i_mmap_insert(sys, vma);
-  return vma;
+  return testVma(sys, mm, { start: BASE, end: BASE + pages * PS, inode, pgoff, shared: false, link: true });
 }
 
 function mapPte(env: Env, mm: Mm, vma: Vma, page: number, folio: Folio, fpage: number, newAnon = false): void {

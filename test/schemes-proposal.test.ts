@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { TINY, pmdPages } from '../model/geometry.ts';
 import { allocFolio, createInode, createProcess, createSystem } from '../model/mm.ts';
 import { clearPmd, clearPte, getPmd, getPte, setPmd, setPte } from '../model/page-table.ts';
-import { anon_vma_clone, anon_vma_prepare, i_mmap_insert, i_mmap_remove, unlink_anon_vmas } from '../model/rmap.ts';
+import { anon_vma_clone, i_mmap_insert, i_mmap_remove, unlink_anon_vmas } from '../model/rmap.ts';
 import { findVma, insertVma, removeVmaFromMm } from '../model/vma.ts';
+import { testVma } from './helpers.ts';
 import { Proposal, ProposalVmaHooks } from '../model/schemes/proposal.ts';
 import { Truth, vmasMapping } from '../model/schemes/truth.ts';
 import type { MapcountScheme, RmapCall, VmaChange } from '../model/schemes/scheme.ts';
@@ -26,29 +27,12 @@ interface Env {
 
 const newSystem = (): MmSystem => createSystem({ geometry: TINY, kernel: '6.12', thp: 'always', shmemThp: false });
 
-function newVma(sys: MmSystem, mm: Mm, start: number, pages: number, inode: number | null, pgoff: number): Vma {
-  const vma: Vma = {
-    id: sys.next.vma++,
-    mm: mm.pid,
-    start,
-    end: start + pages * PS,
-    read: true,
-    write: true,
-    shared: false,
-    inode,
-    pgoff,
-    anonVma: null,
-    avc: [],
-    hugepage: 'default',
-  };
-  insertVma(sys, mm, vma);
-  if (inode === null) anon_vma_prepare(sys, vma);
-  else i_mmap_insert(sys, vma);
-  return vma;
-}
-
 const rmapAll = (env: Env, call: RmapCall): void => env.schemes.forEach((s) => s.rmap(call));
 const vmaAll = (env: Env, change: VmaChange): void => env.schemes.forEach((s) => s.vmaChanged(change));
+
+function newVma(sys: MmSystem, mm: Mm, start: number, pages: number, inode: number | null, pgoff: number): Vma {
+  return testVma(sys, mm, { start, end: start + pages * PS, inode, pgoff, shared: false, link: true });
+}
 
 function mapPte(env: Env, mm: Mm, vma: Vma, addr: number, folio: Folio, page: number, newAnon = false): void {
   rmapAll(env, { op: 'add', level: 'pte', folio, page, nr: 1, vma, newAnon, exclusive: newAnon });
