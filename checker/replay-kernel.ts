@@ -7,6 +7,7 @@ import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
 import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
+import { PageEntries } from './page-entries.ts';
 import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts';
 
 /**
@@ -229,9 +230,9 @@ interface VmaRec {
   readonly mm: string;
   readonly model: Vma;
   /** PTE mappings: pfn -> entries. */
-  readonly ptes: Map<number, number>;
+  readonly ptes: PageEntries;
   /** PMD mappings: head pfn -> entries. */
-  readonly pmds: Map<number, number>;
+  readonly pmds: PageEntries;
   /** vma->anon_vma: true, false, or unknown (a VMA older than the trace). */
   anonVma: boolean | undefined;
   /** Every mapping it holds was seen being made (born in the trace from complete sources). */
@@ -564,8 +565,7 @@ class KernelReplay {
     if (this.state(rec) !== 'unknown') return true;
     const id = rec.folio.id;
     for (const v of this.vmas.values()) {
-      if (v.pmds.has(id)) return true;
-      for (let p = 0; p < rec.nr; p++) if (v.ptes.has(id + p)) return true;
+      if (v.pmds.has(id) || v.ptes.count(id, rec.nr) > 0) return true;
     }
     return false;
   }
@@ -614,8 +614,8 @@ class KernelReplay {
         avc: [],
         hugepage: 'default',
       },
-      ptes: new Map(),
-      pmds: new Map(),
+      ptes: new PageEntries(this.pmdOrder),
+      pmds: new PageEntries(this.pmdOrder),
       anonVma: complete ?? mm.born ? false : undefined,
       complete: complete ?? mm.born,
       birth: this.seq,
@@ -658,25 +658,20 @@ class KernelReplay {
   }
 
   private addMapping(v: VmaRec, level: 'pte' | 'pmd', pfn: number, nr: number): void {
-    if (level === 'pmd') v.pmds.set(pfn, (v.pmds.get(pfn) ?? 0) + 1);
-    else for (let p = pfn; p < pfn + nr; p++) v.ptes.set(p, (v.ptes.get(p) ?? 0) + 1);
+    if (level === 'pmd') v.pmds.add(pfn);
+    else for (let p = pfn; p < pfn + nr; p++) v.ptes.add(p);
   }
 
   private dropMapping(v: VmaRec, level: 'pte' | 'pmd', pfn: number, nr: number): void {
-    const m = level === 'pmd' ? v.pmds : v.ptes;
-    const n = level === 'pmd' ? 1 : nr;
-    for (let p = pfn; p < pfn + n; p++) {
-      const c = m.get(p) ?? 0;
-      if (c <= 1) m.delete(p);
-      else m.set(p, c - 1);
-    }
+    if (level === 'pmd') v.pmds.removeOne(pfn);
+    else for (let p = pfn; p < pfn + nr; p++) v.ptes.removeOne(p);
   }
 
   /** The fork dup of one PTE: mirrors copy_present_pte(): get_page(); page_try_dup_anon_rmap() / page_dup_file_rmap() (inline). */
   private dupPte(dst: VmaRec, pfn: number, count: number): void {
     const head = this.owner.get(pfn) ?? pfn;
     const rec = this.folios.get(head);
-    dst.ptes.set(pfn, (dst.ptes.get(pfn) ?? 0) + count);
+    dst.ptes.add(pfn, count);
     if (!rec) return;
     for (let k = 0; k < count; k++) this.rmap({ op: 'dup', level: 'pte', folio: rec.folio, page: pfn - head, nr: 1, vma: dst.model });
     this.touchAs(rec, 'copy_page_range(dup)');
@@ -720,10 +715,8 @@ class KernelReplay {
         const om = level === 'pmd' ? other.pmds : other.ptes;
         if (om.has(pfn)) {
           // mirrors __split_vma() / move_vma(): the entries now belong to another vm_area_struct
-          const c = om.get(pfn)!;
-          if (c <= 1) om.delete(pfn);
-          else om.set(pfn, c - 1);
-          m.set(pfn, (m.get(pfn) ?? 0) + 1);
+          om.removeOne(pfn);
+          m.add(pfn);
           if (other.retired && !other.ptes.size && !other.pmds.size) mm.orphans.delete(other);
           if (other.anonVma && v.anonVma !== true) v.anonVma = true;
           this.infer('vma-split-move');
@@ -734,7 +727,7 @@ class KernelReplay {
     }
     if (!v.complete) {
       // mapped before tracing (rule: mappings older than the trace spread through fork)
-      m.set(pfn, (m.get(pfn) ?? 0) + 1);
+      m.add(pfn);
       if (rec && rec.knownSince >= 0 && v.birth > rec.knownSince) {
         // the model knew the folio when this VMA was copied at fork, but not that its source mapped it
         const head = rec.folio.id;
@@ -750,7 +743,7 @@ class KernelReplay {
         s.anonVma = true;
         const sm = level === 'pmd' ? s.pmds : s.ptes;
         if (sm.has(pfn)) break;
-        sm.set(pfn, 1);
+        sm.add(pfn);
         this.infer('pre-trace-mapping-in-parent');
       }
       return true;
@@ -856,13 +849,13 @@ class KernelReplay {
     dst.source = src;
     if (src.anonVma === true) {
       let n = 0;
-      for (const [pfn, count] of src.ptes) {
+      for (const [pfn, count] of src.ptes.entries()) {
         this.dupPte(dst, pfn, count);
         n++;
       }
       if (n) this.infer('fork-pte-dup', n);
     } else if (src.anonVma === undefined && src.ptes.size) {
-      dst.pending = { src, ptes: [...src.ptes] };
+      dst.pending = { src, ptes: [...src.ptes.entries()] };
       this.infer('fork-copy-unknown');
     }
   }

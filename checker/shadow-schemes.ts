@@ -7,6 +7,7 @@ import { Proposal, ProposalVmaHooks, type VmaMappingView } from '../model/scheme
 import { zeroCosts, type Costs, type MapcountScheme, type RmapCall, type SchemeName } from '../model/schemes/scheme.ts';
 import type { Folio, MmSystem, Vma } from '../model/types.ts';
 import type { Generation, Position, TraceEvent } from '../traces/events.ts';
+import type { ReadonlyPageEntries } from './page-entries.ts';
 
 /**
  * The rival schemes shadowing a kernel-trace replay (checker/replay-kernel.ts). The replay checks
@@ -46,8 +47,8 @@ export interface ShadowVma {
   readonly mm: string;
   readonly model: Vma;
   /** PTE mappings (pfn -> entries) and PMD mappings (head pfn -> entries). */
-  readonly ptes: ReadonlyMap<number, number>;
-  readonly pmds: ReadonlyMap<number, number>;
+  readonly ptes: ReadonlyPageEntries;
+  readonly pmds: ReadonlyPageEntries;
   /** Freed (its pointer was reused). */
   readonly retired: boolean;
 }
@@ -172,7 +173,11 @@ class Shadows implements KernelShadow, VmaMappingView {
       if (!this.names.includes(name)) continue;
       if (name === 'owners-6.15') this.schemes.push((this.owners = new Owners615(this.sys)));
       else {
-        const s = name === 'proposal' ? new Proposal(this.sys, { view: this }) : new ProposalVmaHooks(this.sys, { view: this });
+        // a kernel trace creates a saturating machine per folio and sends several events per rmap
+        // call: run by the fast path derived from the machine (test/saturating-mapcount.machine.test.ts
+        // keeps it identical to the actor), as the replay runs its knowledge machines
+        const options = { view: this, engine: 'fast' } as const;
+        const s = name === 'proposal' ? new Proposal(this.sys, options) : new ProposalVmaHooks(this.sys, options);
         this.saturating.push(s);
         this.schemes.push(s);
         this.many.set(name, { reached: new WeakSet(), folios: 0, stickyUnmaps: 0 });
@@ -381,9 +386,7 @@ class Shadows implements KernelShadow, VmaMappingView {
   }
 
   private entries(v: ShadowVma, f: Folio): number {
-    let n = v.pmds.get(f.id) ?? 0;
-    for (let p = 0; p < 1 << f.order; p++) n += v.ptes.get(f.id + p) ?? 0;
-    return n;
+    return v.pmds.get(f.id) + v.ptes.count(f.id, 1 << f.order);
   }
 
   private fullScan(f: Folio): number {
@@ -406,16 +409,14 @@ class Shadows implements KernelShadow, VmaMappingView {
   }
 
   private scanOwn(v: ShadowVma, f: Folio): { mapped: boolean; scanned: number } {
-    let scanned = 0;
+    let pmd = 0;
     if (f.order === this.host.geometry.pmdOrder) {
-      scanned++;
-      if ((v.pmds.get(f.id) ?? 0) > 0) return { mapped: true, scanned };
+      pmd = 1;
+      if (v.pmds.get(f.id) > 0) return { mapped: true, scanned: pmd };
     }
-    for (let p = 0; p < 1 << f.order; p++) {
-      scanned++;
-      if ((v.ptes.get(f.id + p) ?? 0) > 0) return { mapped: true, scanned };
-    }
-    return { mapped: false, scanned };
+    const nr = 1 << f.order;
+    const first = v.ptes.firstMapped(f.id, nr);
+    return first < 0 ? { mapped: false, scanned: pmd + nr } : { mapped: true, scanned: pmd + first + 1 };
   }
 
   private noteMany(s: Saturating, f: Folio): void {
@@ -562,8 +563,8 @@ class Shadows implements KernelShadow, VmaMappingView {
         this.vmas.delete(v);
         continue;
       }
-      for (const [pfn, n] of v.ptes) if (n > 0) add(v, pfn);
-      for (const [head, n] of v.pmds) {
+      for (const [pfn, n] of v.ptes.entries()) if (n > 0) add(v, pfn);
+      for (const [head, n] of v.pmds.entries()) {
         if (n <= 0) continue;
         const at = this.host.folioAt(head);
         for (let p = 0; p < (at ? 1 << at.folio.order : 1); p++) add(v, head + p);
