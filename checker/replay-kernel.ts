@@ -7,6 +7,7 @@ import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
 import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
+import { FolioIndex } from './folio-index.ts';
 import { PageEntries } from './page-entries.ts';
 import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts';
 
@@ -268,9 +269,7 @@ class KernelReplay {
   private readonly foreignRmap: ReadonlySet<string>;
   private readonly pmdOrder: number;
   private readonly scheme: Scheme;
-  private readonly folios = new Map<number, FolioRec>();
-  /** pfn -> head pfn, for the pages of large folios. */
-  private readonly owner = new Map<number, number>();
+  private readonly folios: FolioIndex<FolioRec>;
   private readonly vmas = new Map<string, VmaRec>();
   private readonly mms = new Map<string, MmRec>();
   private nextVmaId = 1;
@@ -318,11 +317,12 @@ class KernelReplay {
     this.gen = header.kernel.generation;
     this.foreignRmap = new Set(PROBE_TABLES[this.gen === '6.1' ? '6.12' : '6.1'].generationMarkers);
     this.pmdOrder = header.geometry.pmdOrder;
+    this.folios = new FolioIndex(this.pmdOrder);
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
     // the rival schemes read the exact scheme and the folios (a folio is known when all its counters are)
     shadow?.attach({ generation: this.gen, geometry: header.geometry, exact: this.scheme, folioAt: (pfn) => {
-      const rec = this.folios.get(this.owner.get(pfn) ?? pfn);
+      const rec = this.folios.at(pfn);
       if (!rec || pfn - rec.folio.id >= rec.nr) return undefined;
       return { folio: rec.folio, page: pfn - rec.folio.id, known: rec.knownPages === rec.nr && rec.folioKnown && this.state(rec) !== 'unknown' };
     } });
@@ -473,8 +473,7 @@ class KernelReplay {
       histFn: new Array<string>(HISTORY),
       histN: 0,
     };
-    this.folios.set(head, rec);
-    if (nr > 1) for (let p = 0; p < nr; p++) this.owner.set(head + p, head);
+    this.folios.add(rec);
     return rec;
   }
 
@@ -483,19 +482,14 @@ class KernelReplay {
     const id = rec.folio.id;
     if (this.folios.get(id) !== rec) return;
     this.scheme.folioFreed(rec.folio);
-    this.folios.delete(id);
-    if (rec.nr > 1) for (let p = 0; p < rec.nr; p++) if (this.owner.get(id + p) === id) this.owner.delete(id + p);
+    this.folios.delete(rec);
     rec.knowledge.stop();
     this.infer(why);
   }
 
   /** Drop every folio overlapping [head, head + nr). */
   private clearRange(head: number, nr: number, why: string): void {
-    for (let p = head; p < head + nr; p++) {
-      const o = this.owner.get(p);
-      const rec = this.folios.get(o ?? p);
-      if (rec && (o !== undefined || rec.nr === 1)) this.dropRec(rec, why);
-    }
+    for (const rec of this.folios.overlapping(head, nr)) this.dropRec(rec, why);
   }
 
   /**
@@ -510,8 +504,7 @@ class KernelReplay {
     const known: boolean[] = [];
     for (let p = 0; p < big.nr; p++) known.push(big.pageKnown[p] === 1);
     const wasKnown = this.state(big) !== 'unknown';
-    this.folios.delete(head);
-    for (let p = 0; p < big.nr; p++) this.owner.delete(head + p);
+    this.folios.delete(big);
     for (let p = 0; p < big.nr; p++) {
       const rec = this.newRec(head + p, 1, big.folio.kind);
       into.push(rec.folio);
@@ -545,9 +538,8 @@ class KernelReplay {
       this.clearRange(head, n, 'folio-reuse');
       return this.newRec(head, n, kind);
     }
-    const o = this.owner.get(pfn);
-    if (o !== undefined) {
-      const big = this.folios.get(o)!;
+    const big = this.folios.largeAt(pfn);
+    if (big) {
       if (this.mappedAnywhere(big)) this.splitFolio(big);
       else this.dropRec(big, 'folio-reuse');
     }
@@ -669,11 +661,10 @@ class KernelReplay {
 
   /** The fork dup of one PTE: mirrors copy_present_pte(): get_page(); page_try_dup_anon_rmap() / page_dup_file_rmap() (inline). */
   private dupPte(dst: VmaRec, pfn: number, count: number): void {
-    const head = this.owner.get(pfn) ?? pfn;
-    const rec = this.folios.get(head);
+    const rec = this.folios.at(pfn);
     dst.ptes.add(pfn, count);
     if (!rec) return;
-    for (let k = 0; k < count; k++) this.rmap({ op: 'dup', level: 'pte', folio: rec.folio, page: pfn - head, nr: 1, vma: dst.model });
+    for (let k = 0; k < count; k++) this.rmap({ op: 'dup', level: 'pte', folio: rec.folio, page: pfn - rec.folio.id, nr: 1, vma: dst.model });
     this.touchAs(rec, 'copy_page_range(dup)');
   }
 
@@ -1023,8 +1014,7 @@ class KernelReplay {
         const rec = this.folios.get(pfn);
         if (rec && rec.nr > 1) {
           this.scheme.folioFreed(rec.folio);
-          this.folios.delete(pfn);
-          for (let p = 0; p < rec.nr; p++) this.owner.delete(pfn + p);
+          this.folios.delete(rec);
           rec.knowledge.stop();
         }
         return;
@@ -1245,8 +1235,7 @@ class KernelReplay {
       case 'split_huge_page_to_list_to_order': {
         if (ret) return;
         const pfn = pfnOfPage(hx(a, 'page'));
-        const head = this.owner.get(pfn);
-        const rec = head === undefined ? undefined : this.folios.get(head);
+        const rec = this.folios.largeAt(pfn);
         if (!rec) return;
         this.touch(rec);
         const page = pfn - rec.folio.id;
@@ -1293,13 +1282,12 @@ class KernelReplay {
       this.obsSkipped++;
       return;
     }
-    const head = this.owner.get(pfn) ?? pfn;
-    const rec = this.folios.get(head);
-    if (!rec || (rec.nr === 1 && rec.folio.id !== pfn)) {
+    const rec = this.folios.at(pfn);
+    if (!rec) {
       this.obsSkipped++;
       return;
     }
-    const page = pfn - head;
+    const page = pfn - rec.folio.id;
     if (rec.pageKnown[page] === 0 || (rec.nr > 1 && !rec.folioKnown) || this.state(rec) === 'unknown') {
       this.obsSkipped++;
       return;
