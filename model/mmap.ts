@@ -7,7 +7,7 @@ import type { MmOperation } from './operations.ts';
 import type { Outcome } from './outcome.ts';
 import { getPmd } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert, i_mmap_remove, unlink_anon_vmas } from './rmap.ts';
-import type { Mm, Vma } from './types.ts';
+import type { Mm, MmSystem, Vma } from './types.ts';
 import { insertVma, rangeFree, removeVmaFromMm, unmappedArea, vmasIn } from './vma.ts';
 
 /** mm/mmap.c and mm/vma.c: creating, splitting, merging and unmapping VMAs. */
@@ -162,14 +162,21 @@ function remove_vma(k: Kernel, mm: Mm, vma: Vma): void {
 
 /** do_vmi_munmap(): split the edge VMAs, zap everything in range, remove the VMAs. */
 export function do_munmap(k: Kernel, mm: Mm, start: number, len: number): Outcome {
-  const g = k.sys.config.geometry;
-  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
+  const early = munmapEarlyEnd(k.sys, mm, start, len);
+  if (early !== null) return early;
   const end = start + len;
   for (const vma of splitAround(k, mm, start, end, 'outside')) {
     unmap_page_range(k, mm, vma, vma.start, vma.end);
     remove_vma(k, mm, vma);
   }
   return 'ok';
+}
+
+/** How munmap() ends before it touches anything (bad arguments; 'ok' when nothing is mapped in the range), or null: it unmaps. */
+export function munmapEarlyEnd(sys: MmSystem, mm: Mm, start: number, len: number): Outcome | null {
+  const g = sys.config.geometry;
+  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
+  return vmasIn(sys, mm, start, start + len).length ? null : 'ok';
 }
 
 /** exit_mmap(): tear down every VMA of an exiting process. */

@@ -1,7 +1,7 @@
 import type { Kernel } from './kernel.ts';
 import { splitAround, vma_merge } from './mmap.ts';
 import type { Outcome } from './outcome.ts';
-import type { Mm } from './types.ts';
+import type { Mm, MmSystem } from './types.ts';
 import { vmasIn } from './vma.ts';
 
 /**
@@ -11,14 +11,10 @@ import { vmasIn } from './vma.ts';
  * the exact schemes do not change, but the number of VMAs mapping a folio does.
  */
 export function do_mprotect(k: Kernel, mm: Mm, start: number, len: number, prot: { read: boolean; write: boolean }): Outcome {
+  const early = mprotectEarlyEnd(k.sys, mm, start, len);
+  if (early !== null) return early;
   const { sys } = k;
-  const g = sys.config.geometry;
-  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
   const end = start + len;
-  // the whole range must be mapped (mprotect fails with ENOMEM on holes)
-  let covered = 0;
-  for (const vma of vmasIn(sys, mm, start, end)) covered += Math.min(vma.end, end) - Math.max(vma.start, start);
-  if (covered !== len) return 'ENOMEM';
   for (const vma of splitAround(k, mm, start, end, 'inside')) {
     vma.read = prot.read;
     vma.write = prot.write;
@@ -26,6 +22,17 @@ export function do_mprotect(k: Kernel, mm: Mm, start: number, len: number, prot:
   }
   for (const vma of vmasIn(sys, mm, start, end)) vma_merge(k, mm, vma);
   return 'ok';
+}
+
+/** How mprotect() ends before it touches anything (bad arguments, a hole in the range), or null: it goes on. */
+export function mprotectEarlyEnd(sys: MmSystem, mm: Mm, start: number, len: number): Outcome | null {
+  const g = sys.config.geometry;
+  if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
+  const end = start + len;
+  // the whole range must be mapped (mprotect fails with ENOMEM on holes)
+  let covered = 0;
+  for (const vma of vmasIn(sys, mm, start, end)) covered += Math.min(vma.end, end) - Math.max(vma.start, start);
+  return covered === len ? null : 'ENOMEM';
 }
 
 /** change_protection() removing write: every present PTE and PMD in range becomes read-only. */

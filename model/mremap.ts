@@ -6,7 +6,7 @@ import type { MmOperation } from './operations.ts';
 import type { Outcome } from './outcome.ts';
 import { clearPte, getPmd, setPte } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert } from './rmap.ts';
-import type { Mm, Vma } from './types.ts';
+import type { Mm, MmSystem, Vma } from './types.ts';
 import { findVma, insertVma, unmappedArea } from './vma.ts';
 
 /**
@@ -20,14 +20,12 @@ import { findVma, insertVma, unmappedArea } from './vma.ts';
 export type MremapRequest = Omit<Extract<MmOperation, { type: 'MREMAP' }>, 'type' | 'pid'>;
 
 export function do_mremap(k: Kernel, mm: Mm, req: MremapRequest): { outcome: Outcome; addr?: number } {
+  const early = mremapEarlyEnd(k.sys, mm, req);
+  if (early !== null) return { outcome: early };
   const { sys } = k;
   const g = sys.config.geometry;
   const { addr, oldLen, newLen } = req;
-  if (addr % g.pageSize || oldLen % g.pageSize || newLen % g.pageSize || oldLen <= 0 || newLen <= 0) return { outcome: 'EINVAL' };
-  if (req.newAddr !== undefined && (!req.mayMove || req.newAddr % g.pageSize)) return { outcome: 'EINVAL' };
-  const vma = findVma(sys, mm, addr);
-  // the old range must lie within one VMA (vma_to_resize())
-  if (!vma || addr + oldLen > vma.end) return { outcome: 'EINVAL' };
+  const vma = findVma(sys, mm, addr)!;
   if (req.newAddr === undefined) {
     if (newLen <= oldLen) {
       if (newLen < oldLen) do_munmap(k, mm, addr + newLen, oldLen - newLen);
@@ -41,7 +39,6 @@ export function do_mremap(k: Kernel, mm: Mm, req: MremapRequest): { outcome: Out
   }
   let dest = req.newAddr;
   if (dest !== undefined) {
-    if (dest < addr + oldLen && addr < dest + newLen) return { outcome: 'EINVAL' };
     do_munmap(k, mm, dest, newLen);
   } else {
     dest = unmappedArea(sys, mm, newLen, 4 * pmdSize(g), isPmdAligned(g, addr) ? pmdSize(g) : g.pageSize);
@@ -49,6 +46,20 @@ export function do_mremap(k: Kernel, mm: Mm, req: MremapRequest): { outcome: Out
   move_vma(k, mm, vma, addr, Math.min(oldLen, newLen), dest, newLen);
   do_munmap(k, mm, addr, oldLen);
   return { outcome: 'ok', addr: dest };
+}
+
+/** How mremap() ends before it touches anything (bad arguments, a range outside one VMA, an overlapping destination), or null: it goes on. */
+export function mremapEarlyEnd(sys: MmSystem, mm: Mm, req: MremapRequest): Outcome | null {
+  const g = sys.config.geometry;
+  const { addr, oldLen, newLen, newAddr } = req;
+  if (addr % g.pageSize || oldLen % g.pageSize || newLen % g.pageSize || oldLen <= 0 || newLen <= 0) return 'EINVAL';
+  if (newAddr !== undefined && (!req.mayMove || newAddr % g.pageSize)) return 'EINVAL';
+  const vma = findVma(sys, mm, addr);
+  // the old range must lie within one VMA (vma_to_resize())
+  if (!vma || addr + oldLen > vma.end) return 'EINVAL';
+  // a fixed destination must not overlap the source
+  if (newAddr !== undefined && newAddr < addr + oldLen && addr < newAddr + newLen) return 'EINVAL';
+  return null;
 }
 
 function move_vma(k: Kernel, mm: Mm, vma: Vma, oldAddr: number, moveLen: number, newAddr: number, newLen: number): void {

@@ -1,20 +1,20 @@
 import type { Kernel } from '../../model/kernel.ts';
 import type { MmOperation } from '../../model/operations.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
-import { findVma } from '../../model/vma.ts';
 import type { Violation } from '../invariants.ts';
 import { attachReaders } from '../../model/readers.ts';
-import { checkState, cloneMonitor, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
+import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
-import { Executor, type CoverageReport } from './executor.ts';
-import { cloneKernel, defaultExploreSchemes, newKernel } from './world.ts';
+import { Executor, type CoverageReport, type ExecutionEngine } from './executor.ts';
+import { defaultExploreSchemes, newKernel } from './world.ts';
 
 /**
  * Exhaustive bounded breadth-first search over the MM operations of a scope. States are kernels
  * (the plain-data MM system and every scheme's state, the proposal with its fast engine) plus the
- * proposal monitor; each is expanded by ONE long-lived MM system actor whose context.k is swapped
- * to a copy of the state. Visited states are kept as 64-bit fingerprints of their canonical
+ * proposal monitor; each is expanded by ONE long-lived runner of the MM system machine whose
+ * context.k is swapped to a copy of the state (Executor.child: the machine's interpreter by
+ * default, an xstate actor on request). Visited states are kept as 64-bit fingerprints of their canonical
  * strings (canonical.ts); the frontier carries each state's path, so every violation comes with
  * its shortest operation sequence, the first found in the scope's enumeration order.
  */
@@ -37,6 +37,8 @@ export interface BfsOptions {
   readonly readers?: boolean;
   /** Keep the fingerprints reached (as "h1:h2" strings), to compare with random exploration. */
   readonly keepFingerprints?: boolean;
+  /** What runs the MM system machine (default 'fast', its interpreter; 'actor' for cross-checks). */
+  readonly engine?: ExecutionEngine;
   /** Called after each depth level. */
   readonly onProgress?: (p: { depth: number; distinct: number; explored: number; frontier: number }) => void;
 }
@@ -101,14 +103,6 @@ export const scopeSummary = (scope: Scope, operations: number): ExploreReport['s
   operations,
 });
 
-/** Does the operation leave the state unchanged without touching it (no such process, no VMA for a fault)? */
-export function inertOperation(k: Kernel, op: MmOperation): boolean {
-  if (op.type === 'SPAWN' || op.type === 'CREATE_FILE') return false;
-  const mm = k.sys.mms.get(op.pid);
-  if (!mm) return true;
-  return op.type === 'FAULT' && !findVma(k.sys, mm, op.addr);
-}
-
 /** The scope's root state: setup run on a fresh kernel. */
 export function rootState(scope: Scope, schemes: readonly SchemeName[], exec: Executor, engine: 'fast' | 'actor' = 'fast', readers = false): { k: Kernel; monitor: ProposalMonitor } {
   const k = newKernel(scope, schemes, engine);
@@ -128,7 +122,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
   const schemes = opts.schemes ?? defaultExploreSchemes(scope);
   const maxDepth = opts.maxDepth ?? 3;
   const maxStates = opts.maxStates ?? 500_000;
-  const exec = new Executor();
+  const exec = new Executor(opts.engine ?? 'fast');
   const ops = enumerateOperations(scope);
   const root = rootState(scope, schemes, exec, 'fast', opts.readers);
   const extra = [...(opts.extra ?? []), ...(opts.readers ? [readerSafety] : [])];
@@ -166,15 +160,9 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i];
         explored++;
-        if (inertOperation(node.k, op)) {
-          // no clone: the actor answers ESRCH / SIGSEGV without touching the state
-          exec.run(node.k, op);
-          continue;
-        }
-        const k = cloneKernel(node.k);
-        const monitor = cloneMonitor(node.monitor);
-        exec.run(k, op, monitor);
-        observe(k, monitor);
+        const { next: s } = exec.child(node, op);
+        if (s === null) continue; // refused without touching the state: the node itself
+        const { k, monitor } = s;
         const [h1, h2] = canonicalFingerprint(k, monitor, canon);
         if (!visited.add(h1, h2)) continue;
         prints?.add(`${h1}:${h2}`);

@@ -1,19 +1,26 @@
 import { createActor, type AnyStateMachine, type AnyTransitionDefinition } from 'xstate';
 import type { Kernel } from '../../model/kernel.ts';
-import { mmSystemMachine, type MmContext } from '../../model/machines/mm-system.ts';
+import { MachineInterpreter } from '../../model/machines/interpreter.ts';
+import { LEAVES_KERNEL_UNTOUCHED, mmSystemMachine, type MmContext } from '../../model/machines/mm-system.ts';
 import { saturatingMapcountMachine, type PlainSnapshot, type SaturatingEvent } from '../../model/machines/saturating-mapcount.ts';
 import type { MmOperation } from '../../model/operations.ts';
 import type { Outcome } from '../../model/outcome.ts';
 import type { RmapCall, VmaChange } from '../../model/schemes/scheme.ts';
 import type { Folio } from '../../model/types.ts';
-import { sampleVmaChange, sampleWithinOperation, type ProposalMonitor } from '../properties.ts';
+import { findVma } from '../../model/vma.ts';
+import { cloneMonitor, observe, sampleVmaChange, sampleWithinOperation, type ProposalMonitor } from '../properties.ts';
+import { cloneKernel } from './world.ts';
 
 /**
- * Execution for exploration: ONE long-lived MM system actor (xstate stays in the execution path)
- * whose context.k is swapped to the kernel being expanded, instrumented to record which machine
- * transitions and guards were exercised.
- *   - MM system machine: guards wrapped by machine.provide() (true and false results recorded),
- *     transitions taken read from xstate's inspection API (@xstate.microstep).
+ * Execution for exploration: ONE long-lived runner of the MM system machine whose context.k is
+ * swapped to the kernel being expanded, instrumented to record which machine transitions and
+ * guards were exercised. Two engines run the same machine:
+ *   - 'actor' (default: op replay, counterexamples, random exploration): an xstate actor; guards
+ *     wrapped by machine.provide() (true and false results recorded), transitions taken read
+ *     from xstate's inspection API (@xstate.microstep);
+ *   - 'fast' (the exhaustive search): the machine's own definition run by MachineInterpreter
+ *     (model/machines/interpreter.ts), which reports the guards it evaluates and the transitions
+ *     it takes; test/mm-system-fastpath.test.ts keeps both identical (kernels, outcomes, coverage).
  *   - Saturating mapcount machine: each proposal scheme's per-folio send is wrapped on the
  *     instance (after every clone), and the transition the machine takes is selected from the
  *     machine's own config and guard implementations, exactly as xstate and the fast path do.
@@ -132,6 +139,22 @@ function satSelector(coverage: Coverage): (state: string, event: SaturatingEvent
   };
 }
 
+/** An explored state: the kernel and the proposal monitor. */
+export interface ExploredState {
+  readonly k: Kernel;
+  readonly monitor: ProposalMonitor;
+}
+
+export type ExecutionEngine = 'actor' | 'fast';
+
+/** Does the operation leave the state unchanged without touching it (no such process, no VMA for a fault)? */
+export function inertOperation(k: Kernel, op: MmOperation): boolean {
+  if (op.type === 'SPAWN' || op.type === 'CREATE_FILE') return false;
+  const mm = k.sys.mms.get(op.pid);
+  if (!mm) return true;
+  return op.type === 'FAULT' && !findVma(k.sys, mm, op.addr);
+}
+
 interface Instrumentable {
   send(folio: Folio, event: SaturatingEvent): void;
   snapshotOf(folio: Folio): PlainSnapshot;
@@ -139,7 +162,13 @@ interface Instrumentable {
 
 export class Executor {
   readonly coverage = new Coverage();
-  private readonly actor;
+  /** The context the operations run in: the actor's, or the interpreter's. */
+  private readonly context: MmContext;
+  private readonly send: (op: MmOperation) => void;
+  /** The fast engine's interpreter. */
+  private readonly fast: MachineInterpreter<MmContext, MmOperation> | null = null;
+  /** Targetless transitions whose actions may all leave the kernel untouched, with the checks saying when. */
+  private readonly untouched = new Map<AnyTransitionDefinition, ((context: MmContext, event: MmOperation) => boolean)[]>();
   private readonly selectSat;
   private readonly instrumented = new WeakSet<object>();
   /** When set, the VMA changes of each operation, as the kernel functions that made them. */
@@ -147,34 +176,46 @@ export class Executor {
   /** The monitor of the state being expanded, fed from inside the operation. */
   private monitor: ProposalMonitor | null = null;
 
-  constructor() {
+  constructor(readonly engine: ExecutionEngine = 'actor') {
     const cov = this.coverage;
-    const wrapped: Record<string, GuardImpl> = {};
-    for (const [name, fn] of Object.entries(mmSystemMachine.implementations.guards as Record<string, GuardImpl>)) {
-      wrapped[name] = (args, params) => {
-        const r = fn(args, params);
-        bump(r ? cov.mmTrue : cov.mmFalse, name);
-        return r;
-      };
-    }
-    const machine = mmSystemMachine.provide({ guards: wrapped as never });
     const keys = new Map<AnyTransitionDefinition, string>();
-    this.actor = createActor(machine, {
-      input: { k: { sys: null as never, schemes: [] } },
-      inspect: (ev) => {
-        if (ev.type !== '@xstate.microstep') return;
-        for (const t of ev._transitions) {
-          let key = keys.get(t);
-          if (key === undefined) keys.set(t, (key = transitionKey(t)));
-          bump(cov.mmTaken, key);
-        }
-      },
-    }).start();
+    const taken = (t: AnyTransitionDefinition): void => {
+      let key = keys.get(t);
+      if (key === undefined) keys.set(t, (key = transitionKey(t)));
+      bump(cov.mmTaken, key);
+    };
+    const noted = (name: string, result: boolean): void => bump(result ? cov.mmTrue : cov.mmFalse, name);
+    if (engine === 'fast') {
+      const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [] }, outcome: 'ok', fault: null }, { guard: noted, transition: taken });
+      this.fast = fast;
+      this.context = fast.context;
+      this.send = (op) => fast.send(op);
+      for (const t of allTransitions(mmSystemMachine)) {
+        const checks = t.actions.map((a) => LEAVES_KERNEL_UNTOUCHED[nameOf(a)]);
+        if (!t.target?.length && checks.length && checks.every((c) => c !== undefined)) this.untouched.set(t, checks);
+      }
+    } else {
+      const wrapped: Record<string, GuardImpl> = {};
+      for (const [name, fn] of Object.entries(mmSystemMachine.implementations.guards as Record<string, GuardImpl>)) {
+        wrapped[name] = (args, params) => {
+          const r = fn(args, params);
+          noted(name, r);
+          return r;
+        };
+      }
+      const actor = createActor(mmSystemMachine.provide({ guards: wrapped as never }), {
+        input: { k: { sys: null as never, schemes: [] } },
+        inspect: (ev) => {
+          if (ev.type === '@xstate.microstep') for (const t of ev._transitions) taken(t);
+        },
+      }).start();
+      this.context = actor.getSnapshot().context as MmContext;
+      this.send = (op) => actor.send(op);
+    }
     this.selectSat = satSelector(cov);
   }
 
-  /** Wrap the saturating schemes of a kernel (each clone is a new instance) to record coverage. */
-  instrument(k: Kernel): void {
+  /** Wrap the saturating schemes of a kernel (each clone is a new instance) to record coverage. */  instrument(k: Kernel): void {
     for (const s of k.schemes) {
       if (s.name === 'truth' && !this.instrumented.has(s)) {
         // truth ignores rmap calls and VMA changes: listen to them for the proposal monitor
@@ -209,16 +250,49 @@ export class Executor {
   }
 
   /**
-   * Run one operation on the kernel through the long-lived actor; `monitor` (the state's proposal
-   * monitor) hears the VMA counts reached inside the operation.
+   * Run one operation on the kernel (in place); `monitor` (the state's proposal monitor) hears the
+   * VMA counts reached inside the operation.
    */
   run(k: Kernel, op: MmOperation, monitor: ProposalMonitor | null = null): Outcome {
     this.instrument(k);
     this.monitor = monitor;
-    const context = this.actor.getSnapshot().context as MmContext;
-    context.k = k;
+    this.context.k = k;
+    this.context.fault = null;
+    this.send(op);
+    return this.context.outcome;
+  }
+
+  /**
+   * The state one operation leads to, on a copy of `s` (observed by the monitor), as the
+   * exhaustive search makes it; `next` is null when the operation leaves the kernel untouched, so
+   * the state stays `s` and no copy is made. The fast engine knows that from the transition the
+   * machine selects and the actions' own checks (LEAVES_KERNEL_UNTOUCHED: an errno, a syscall that
+   * ends before touching anything), the actor engine from inertOperation().
+   */
+  child(s: ExploredState, op: MmOperation): { outcome: Outcome; next: ExploredState | null } {
+    if (this.fast === null) {
+      if (inertOperation(s.k, op)) return { outcome: this.run(s.k, op), next: null };
+      const next = { k: cloneKernel(s.k), monitor: cloneMonitor(s.monitor) };
+      const outcome = this.run(next.k, op, next.monitor);
+      observe(next.k, next.monitor);
+      return { outcome, next };
+    }
+    const context = this.context;
+    context.k = s.k;
     context.fault = null;
-    this.actor.send(op);
-    return (this.actor.getSnapshot().context as MmContext).outcome;
+    const step = this.fast.select(op);
+    const checks = step === null ? undefined : this.untouched.get(step.def);
+    if (checks !== undefined && checks.every((leaves) => leaves(context, op))) {
+      this.fast.complete(step, op);
+      return { outcome: context.outcome, next: null };
+    }
+    // guards are pure: the step selected on `s` is the step on its copy
+    const next = { k: cloneKernel(s.k), monitor: cloneMonitor(s.monitor) };
+    this.instrument(next.k);
+    this.monitor = next.monitor;
+    context.k = next.k;
+    this.fast.complete(step, op);
+    observe(next.k, next.monitor);
+    return { outcome: context.outcome, next };
   }
 }

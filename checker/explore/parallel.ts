@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
-import { checkState, cloneMonitor, observe, proposalCostFindings, violationKey } from '../properties.ts';
+import { checkState, proposalCostFindings, violationKey } from '../properties.ts';
 import { enumerateOperations } from '../scope.ts';
 import { exploreBfs, rootState, exploreReport, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Coverage, Executor } from './executor.ts';
 import type { ChunkRequest, ChunkResult, WorkerInit } from './worker.ts';
-import { cloneKernel, defaultExploreSchemes } from './world.ts';
+import { defaultExploreSchemes } from './world.ts';
 
 /**
  * The exhaustive BFS of bfs.ts on several cores, with the same result: the same distinct states
@@ -48,7 +48,8 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
   const maxDepth = opts.maxDepth ?? 3;
   const maxStates = opts.maxStates ?? 500_000;
   const nWorkers = Math.max(1, opts.workers ?? availableParallelism());
-  const exec = new Executor();
+  const engine = opts.engine ?? 'fast';
+  const exec = new Executor(engine);
   const ops = enumerateOperations(scope);
   const root = rootState(scope, schemes, exec);
   const pidSymmetry = (opts.pidSymmetry ?? true) && pidSymmetrySound(root.k);
@@ -75,7 +76,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     c: [...new Set(proposalCostFindings(root.k).map((f) => `${f.finding}|${f.scheme}`))],
   });
 
-  const init: WorkerInit = { scope, schemes, pidSymmetry };
+  const init: WorkerInit = { scope, schemes, pidSymmetry, engine };
   const workers = Array.from({ length: nWorkers }, () => new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: init }));
   const pending = new Map<Worker, Pending>();
   const ready = workers.map(
@@ -176,16 +177,10 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     }
 
     // the counterexamples' details: replay each path once
-    const replayExec = new Executor();
+    const replayExec = new Executor(engine);
     const stateAt = (path: readonly number[]) => {
       let s = rootState(scope, schemes, replayExec);
-      for (const i of path) {
-        const k = cloneKernel(s.k);
-        const monitor = cloneMonitor(s.monitor);
-        replayExec.run(k, ops[i], monitor);
-        observe(k, monitor);
-        s = { k, monitor };
-      }
+      for (const i of path) s = replayExec.child(s, ops[i]).next!;
       return s;
     };
     const cache = new Map<string, ReturnType<typeof stateAt>>();

@@ -1,12 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Kernel } from '../../model/kernel.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
-import { checkState, cloneMonitor, observe, proposalCostFindings, violationKey, type ProposalMonitor } from '../properties.ts';
+import { checkState, proposalCostFindings, violationKey } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
-import { inertOperation, rootState } from './bfs.ts';
+import { rootState } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint } from './canonical.ts';
-import { Executor } from './executor.ts';
-import { cloneKernel } from './world.ts';
+import { Executor, type ExecutionEngine, type ExploredState } from './executor.ts';
 
 /**
  * A BFS worker (parallel.ts): expands the frontier nodes it is sent, exactly as exploreBfs does,
@@ -22,6 +20,7 @@ export interface WorkerInit {
   readonly scope: Scope;
   readonly schemes: readonly SchemeName[];
   readonly pidSymmetry: boolean;
+  readonly engine: ExecutionEngine;
 }
 
 /** A chunk of consecutive frontier nodes, each a path of `len` operation indexes. */
@@ -43,35 +42,22 @@ export interface ChunkResult {
   readonly keys: ({ v: string[]; c: string[] } | null)[];
 }
 
-interface State {
-  readonly k: Kernel;
-  readonly monitor: ProposalMonitor;
-}
-
 const init = workerData as WorkerInit;
-const exec = new Executor();
+const exec = new Executor(init.engine);
 const ops = enumerateOperations(init.scope);
 const root = rootState(init.scope, init.schemes, exec);
 const canon = { scopePids: init.scope.pids, scopeInodes: init.scope.inodes, pidSymmetry: init.pidSymmetry };
 const sent = new FingerprintSet();
 // states along the previous path: stack[j] is the state after its first j operations
-let stack: State[] = [root];
+let stack: ExploredState[] = [root];
 let last: number[] = [];
 
-/** The child of a state by one operation, as exploreBfs makes it. */
-function child(s: State, op: number): State {
-  const k = cloneKernel(s.k);
-  const monitor = cloneMonitor(s.monitor);
-  exec.run(k, ops[op], monitor);
-  observe(k, monitor);
-  return { k, monitor };
-}
-
-function materialise(path: Int32Array): State {
+function materialise(path: Int32Array): ExploredState {
   let common = 0;
   while (common < path.length && common < last.length && path[common] === last[common]) common++;
   stack = stack.slice(0, common + 1);
-  for (let j = common; j < path.length; j++) stack.push(child(stack[j], path[j]));
+  // every operation of a path made a new state, so it is never refused
+  for (let j = common; j < path.length; j++) stack.push(exec.child(stack[j], ops[path[j]]).next!);
   last = Array.from(path);
   return stack[path.length];
 }
@@ -85,11 +71,8 @@ function expand(req: ChunkRequest): ChunkResult {
   for (let j = 0; j < count; j++) {
     const parent = materialise(req.paths.subarray(j * req.len, (j + 1) * req.len));
     for (let i = 0; i < ops.length; i++) {
-      if (inertOperation(parent.k, ops[i])) {
-        exec.run(parent.k, ops[i]); // as exploreBfs: the actor answers without touching the state
-        continue;
-      }
-      const c = child(parent, i);
+      const c = exec.child(parent, ops[i]).next;
+      if (c === null) continue; // as exploreBfs: refused, the parent itself
       const [h1, h2] = canonicalFingerprint(c.k, c.monitor, canon);
       if (!sent.add(h1, h2)) continue;
       node.push(j);

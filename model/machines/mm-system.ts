@@ -18,11 +18,11 @@ import {
   wp_page_copy,
   wp_page_reuse,
 } from '../memory.ts';
-import { do_mmap, do_munmap, exit_mmap } from '../mmap.ts';
+import { do_mmap, do_munmap, exit_mmap, munmapEarlyEnd } from '../mmap.ts';
 import { createInode, createProcess } from '../mm.ts';
 import { migrate_folio } from '../migrate.ts';
-import { do_mprotect } from '../mprotect.ts';
-import { do_mremap } from '../mremap.ts';
+import { do_mprotect, mprotectEarlyEnd } from '../mprotect.ts';
+import { do_mremap, mremapEarlyEnd } from '../mremap.ts';
 import { dup_mmap } from '../fork.ts';
 import type { MmOperation } from '../operations.ts';
 import type { Outcome } from '../outcome.ts';
@@ -81,6 +81,7 @@ export function folioAt(k: Kernel, pid: number, addr: number): { folio: Folio; p
 }
 
 const pending = (context: MmContext): PendingFault => context.fault!;
+
 
 export const mmSystemMachine = setup({
   types: {
@@ -386,6 +387,32 @@ export const mmSystemMachine = setup({
 });
 
 export type MmActor = Actor<typeof mmSystemMachine>;
+
+const always = (): boolean => true;
+
+/**
+ * When an action leaves the kernel as it was, for the operation at hand: the errno actions
+ * always; a syscall's action when the checks its kernel function makes before touching anything
+ * end it (bad arguments, a hole in the range, nothing mapped there). The explorer takes a
+ * transition whose actions all leave the kernel untouched on the explored state itself, without
+ * copying it (checker/explore/executor.ts); test/mm-system-fastpath.test.ts checks the kernel
+ * indeed stays as it was.
+ */
+export const LEAVES_KERNEL_UNTOUCHED: Readonly<Record<string, (context: MmContext, event: MmOperation) => boolean>> = {
+  esrch: always,
+  einval: always,
+  enoent: always,
+  sigsegv: always,
+  do_munmap: (context, event) => {
+    const e = event as Ev<'MUNMAP'>;
+    return munmapEarlyEnd(context.k.sys, mmOf(context, e)!, e.addr, e.len) !== null;
+  },
+  do_mprotect: (context, event) => {
+    const e = event as Ev<'MPROTECT'>;
+    return mprotectEarlyEnd(context.k.sys, mmOf(context, e)!, e.addr, e.len) !== null;
+  },
+  do_mremap: (context, event) => mremapEarlyEnd(context.k.sys, mmOf(context, event)!, event as Ev<'MREMAP'>) !== null,
+};
 
 /** A long-lived actor executing MM operations on a kernel; returns each operation's outcome. */
 export function startMmSystem(k: Kernel): { actor: MmActor; run: (op: MmOperation) => Outcome } {
