@@ -3,6 +3,16 @@ import { TraceInputError } from '../traces/events.ts';
 /** The CLI's exit codes (DESIGN.md conventions). */
 export const EXIT = { ok: 0, violation: 1, badInput: 2, inconclusive: 3, /** 128 + SIGINT: an interrupted check (partial summary printed) */ interrupted: 130 } as const;
 
+/**
+ * process.exit() once everything written to stdout and stderr has been handed to them: into a
+ * pipe (`check --json | jq`) node writes asynchronously, 64 KiB at a time, and a bare exit cut the
+ * report there.
+ */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
+  process.exit(code);
+}
+
 /** Bad command-line usage detected after parsing (e.g. an unknown scheme). */
 export class UsageError extends Error {}
 

@@ -4,7 +4,7 @@ import { runCheck } from './check.ts';
 import { runConvert } from './convert.ts';
 import { runDoc } from './doc.ts';
 import { runExplore } from './explore.ts';
-import { EXIT, UsageError, reportFailure } from './exit.ts';
+import { EXIT, UsageError, exitWhenFlushed, reportFailure } from './exit.ts';
 
 /**
  * trollcount: a thin command-line front over checker/ and traces/. Exit codes: 0 agree / ok,
@@ -46,7 +46,7 @@ Examples:
   trollcount check my.ftrace.gz --kernel 6.1 --json > report.json
   trollcount check traces/fixtures/kcalls-6.1-wrong-mapcount.jsonl --html report.html --perfetto report.json`,
   )
-  .action(async (files: string[], opts) => process.exit(await runCheck(files, opts)));
+  .action(async (files: string[], opts) => exitWhenFlushed(await runCheck(files, opts)));
 
 program
   .command('convert')
@@ -57,7 +57,7 @@ program
   .addHelpText('after', `
 Example:
   trollcount convert traces/fixtures/real/6.1-thp-fork-cow.ftrace.gz -o /tmp/thp.jsonl`)
-  .action(async (input: string, opts) => process.exit(await runConvert(input, opts)));
+  .action(async (input: string, opts) => exitWhenFlushed(await runConvert(input, opts)));
 
 program
   .command('explore')
@@ -77,7 +77,7 @@ Examples:
   trollcount explore --depth 2
   trollcount explore --scheme proposal --scope fork-many --depth 4 --out many.jsonl
   trollcount explore --mode random --runs 500 --json`)
-  .action(async (opts) => process.exit(await runExplore(opts)));
+  .action(async (opts) => exitWhenFlushed(await runExplore(opts)));
 
 program
   .command('doc')
@@ -88,7 +88,7 @@ program
 Examples:
   trollcount doc
   trollcount doc --check`)
-  .action(async (opts) => process.exit(await runDoc(opts)));
+  .action(async (opts) => exitWhenFlushed(await runDoc(opts)));
 
 program
   .command('capture')
@@ -100,15 +100,15 @@ program
   .addHelpText('after', `
 Example:
   trollcount capture --kernel 6.1 --workload thp-fork-cow -o /tmp/6.1-thp.ftrace.gz`)
-  .action(async (opts) => process.exit(await runCapture(opts)));
+  .action(async (opts) => exitWhenFlushed(await runCapture(opts)));
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.badInput);
+  if (err instanceof CommanderError) await exitWhenFlushed(err.exitCode === 0 ? EXIT.ok : EXIT.badInput);
   if (err instanceof UsageError) {
     process.stderr.write(`trollcount: ${err.message}\n`);
-    process.exit(EXIT.badInput);
+    await exitWhenFlushed(EXIT.badInput);
   }
-  process.exit(reportFailure(err));
+  await exitWhenFlushed(reportFailure(err));
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +54,18 @@ describe.concurrent('trollcount check', { timeout: SLOW }, () => {
     expect(f.summary.verified).toBeGreaterThan(0);
     expect(f.summary.divergences).toBe(0);
     expect(f.summary.verified).toBe(f.result.values.verified);
+  });
+
+  it('--json into a pipe is written whole (a report over the 64 KiB a pipe takes at once)', async () => {
+    // the bundled traces' report is ~140 kB; `| cat` reads slower than the CLI writes
+    const r = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      execFile('sh', ['-c', `"${process.execPath}" cli/trollcount.js check --json | cat`], { cwd: ROOT, env: { ...process.env, CI: '1' }, maxBuffer: 1 << 26 }, (err, out) =>
+        err && err.code === undefined ? reject(err) : resolve({ code: err ? Number(err.code) : 0, out }),
+      );
+    });
+    expect(r.code).toBe(0);
+    expect(r.out.length).toBeGreaterThan(1 << 16);
+    expect(JSON.parse(r.out).verdict).toBe('agree');
   });
 
   it('--scheme runs the named schemes beside truth and the exact scheme of the generation', async () => {
