@@ -2,8 +2,8 @@
  * The folios a replay models, by pfn. A folio is filed under its head pfn; a large folio is also
  * filed under each PMD-sized block of pfns it has pages in (one block for a naturally aligned THP),
  * so that the folio owning any page is found without a per-page table (a 2 MiB THP would need 512
- * entries, made and dropped every time its pfns are reused), and the order-0 folios per block are
- * counted so that clearing a range skips blocks holding none.
+ * entries, made and dropped every time its pfns are reused); order-0 folios are also filed by
+ * block, so that clearing a range visits the folios there rather than every pfn.
  */
 interface Filed {
   readonly folio: { readonly id: number };
@@ -14,7 +14,7 @@ interface Filed {
 export class FolioIndex<R extends Filed> {
   private readonly byHead = new Map<number, R>();
   private readonly largeIn = new Map<number, R[]>();
-  private readonly smallIn = new Map<number, number>();
+  private readonly smallIn = new Map<number, Set<R>>();
   private readonly blockPages: number;
 
   /** `pmdOrder`: a block is the pfns one PMD maps. */
@@ -34,7 +34,7 @@ export class FolioIndex<R extends Filed> {
   /** The large folio with a page at `pfn`. */
   largeAt(pfn: number): R | undefined {
     const list = this.largeIn.get(this.block(pfn));
-    if (list) for (const r of list) if (pfn >= r.folio.id && pfn < r.folio.id + r.nr) return r;
+    if (list !== undefined) for (const r of list) if (pfn >= r.folio.id && pfn < r.folio.id + r.nr) return r;
     return undefined;
   }
 
@@ -49,7 +49,9 @@ export class FolioIndex<R extends Filed> {
     this.byHead.set(head, rec);
     if (rec.nr === 1) {
       const b = this.block(head);
-      this.smallIn.set(b, (this.smallIn.get(b) ?? 0) + 1);
+      const small = this.smallIn.get(b);
+      if (small !== undefined) small.add(rec);
+      else this.smallIn.set(b, new Set([rec]));
       return;
     }
     for (let b = this.block(head); b <= this.block(head + rec.nr - 1); b++) {
@@ -66,9 +68,9 @@ export class FolioIndex<R extends Filed> {
     this.byHead.delete(head);
     if (rec.nr === 1) {
       const b = this.block(head);
-      const n = this.smallIn.get(b)! - 1;
-      if (n) this.smallIn.set(b, n);
-      else this.smallIn.delete(b);
+      const small = this.smallIn.get(b)!;
+      small.delete(rec);
+      if (!small.size) this.smallIn.delete(b);
       return;
     }
     for (let b = this.block(head); b <= this.block(head + rec.nr - 1); b++) {
@@ -83,12 +85,15 @@ export class FolioIndex<R extends Filed> {
     const out: R[] = [];
     const end = first + nr;
     for (let b = this.block(first); b * this.blockPages < end; b++) {
-      for (const r of this.largeIn.get(b) ?? []) if (r.folio.id < end && r.folio.id + r.nr > first && !out.includes(r)) out.push(r);
-      if (!this.smallIn.has(b)) continue;
-      for (let p = Math.max(first, b * this.blockPages); p < Math.min(end, (b + 1) * this.blockPages); p++) {
-        const r = this.byHead.get(p);
-        if (r && r.nr === 1) out.push(r);
-      }
+      const large = this.largeIn.get(b);
+      if (large !== undefined) for (const r of large) if (r.folio.id < end && r.folio.id + r.nr > first && !out.includes(r)) out.push(r);
+      const small = this.smallIn.get(b);
+      if (small === undefined) continue;
+      if (nr === 1) {
+        // one pfn: look it up rather than walk the block's folios
+        const r = this.byHead.get(first);
+        if (r !== undefined && r.nr === 1) out.push(r);
+      } else for (const r of small) if (r.folio.id >= first && r.folio.id < end) out.push(r);
     }
     return out;
   }

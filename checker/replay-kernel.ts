@@ -7,6 +7,7 @@ import { Large612 } from '../model/schemes/large-6.12.ts';
 import type { RmapCall } from '../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Vma } from '../model/types.ts';
 import { knowledgeMachine, type KnowledgeContext, type KnowledgeEvent, type KnowledgeState } from './machines/knowledge.ts';
+import { FolioHistory, type HistoryEntry } from './folio-history.ts';
 import { FolioIndex } from './folio-index.ts';
 import { PageEntries } from './page-entries.ts';
 import type { KernelShadow, ShadowSchemeResult } from './shadow-schemes.ts';
@@ -29,11 +30,6 @@ import { PROBE_TABLES } from '../traces/ftrace/convert.ts';
 export type { TraceStream };
 
 export type KernelVerdict = 'agree' | 'diverge' | 'inconclusive';
-
-export interface HistoryEntry {
-  readonly line: number;
-  readonly fn: string;
-}
 
 export interface KernelDivergence {
   readonly file: string;
@@ -145,7 +141,6 @@ const PG_HEAD_612 = 1 << 6;
 const VM_FAULT_FALLBACK = 0x800;
 /** /proc/kpageflags KPF_ZERO_PAGE */
 const KPF_ZERO_PAGE = 1n << 24n;
-const HISTORY = 8;
 
 /** pfn of a struct page pointer (vmemmap + pfn * 64), or -1 when it is not one. */
 function pfnOfPage(hex: string): number {
@@ -221,9 +216,7 @@ interface FolioRec {
   folioKnown: boolean;
   /** Event sequence number when the model first held values for it. */
   knownSince: number;
-  readonly histLine: Int32Array;
-  readonly histFn: string[];
-  histN: number;
+  readonly history: FolioHistory;
 }
 
 interface VmaRec {
@@ -358,16 +351,7 @@ class KernelReplay {
   }
 
   private touch(rec: FolioRec): void {
-    const i = rec.histN++ % HISTORY;
-    rec.histLine[i] = this.at.line;
-    rec.histFn[i] = this.fn;
-  }
-
-  private history(rec: FolioRec): HistoryEntry[] {
-    const out: HistoryEntry[] = [];
-    const n = Math.min(rec.histN, HISTORY);
-    for (let k = rec.histN - n; k < rec.histN; k++) out.push({ line: rec.histLine[k % HISTORY], fn: rec.histFn[k % HISTORY] });
-    return out;
+    rec.history.push(this.at.line, this.fn);
   }
 
   private state(rec: FolioRec): KnowledgeState {
@@ -387,7 +371,7 @@ class KernelReplay {
       page,
       kernel,
       model,
-      history: rec ? this.history(rec) : [],
+      history: rec ? rec.history.entries() : [],
     });
   }
 
@@ -446,7 +430,7 @@ class KernelReplay {
 
   // ---- folios -------------------------------------------------------------------------------------
 
-  private newRec(head: number, nr: number, kind: FolioKind): FolioRec {
+  private newRec(head: number, nr: number, kind: FolioKind, splitFrom: FolioHistory | null = null): FolioRec {
     const order = Math.round(Math.log2(nr));
     const folio: Folio = {
       id: head,
@@ -469,9 +453,7 @@ class KernelReplay {
       knownPages: 0,
       folioKnown: false,
       knownSince: -1,
-      histLine: new Int32Array(HISTORY),
-      histFn: new Array<string>(HISTORY),
-      histN: 0,
+      history: new FolioHistory(splitFrom),
     };
     this.folios.add(rec);
     return rec;
@@ -506,7 +488,7 @@ class KernelReplay {
     const wasKnown = this.state(big) !== 'unknown';
     this.folios.delete(big);
     for (let p = 0; p < big.nr; p++) {
-      const rec = this.newRec(head + p, 1, big.folio.kind);
+      const rec = this.newRec(head + p, 1, big.folio.kind, big.history);
       into.push(rec.folio);
       if (known[p] && wasKnown) {
         rec.pageKnown[0] = 1;
@@ -514,10 +496,6 @@ class KernelReplay {
         rec.folioKnown = true;
         rec.knownSince = this.seq;
         rec.knowledge.send({ type: 'BORN' });
-      }
-      for (let k = Math.max(0, big.histN - HISTORY); k < big.histN; k++) {
-        rec.histLine[rec.histN % HISTORY] = big.histLine[k % HISTORY];
-        rec.histFn[rec.histN++ % HISTORY] = big.histFn[k % HISTORY];
       }
     }
     this.scheme.folioSplit(big.folio, into);
@@ -669,9 +647,7 @@ class KernelReplay {
   }
 
   private touchAs(rec: FolioRec, fn: string): void {
-    const i = rec.histN++ % HISTORY;
-    rec.histLine[i] = this.at.line;
-    rec.histFn[i] = fn;
+    rec.history.push(this.at.line, fn);
   }
 
   /** Apply fork dups that waited for evidence that the source VMA was copied (vma_needs_copy()). */
