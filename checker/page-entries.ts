@@ -1,17 +1,21 @@
 /**
- * The page-table entries one VMA holds as a replay rebuilds them from rmap calls: pfn -> entries
- * (PTEs mapping that page, or PMDs mapping a folio at that head pfn), with the sum per PMD-sized
- * block of pfns beside it. The rmap hooks ask "how many entries does this VMA have over the pages of
- * this folio", and a 2 MiB THP has 512 pages: the block sums answer for every block the folio
- * covers whole without looking at its pages, and skip empty blocks a partial range touches.
+ * The page-table entries one VMA holds as a replay rebuilds them from rmap calls: per pfn, the
+ * entries mapping it (PTEs mapping that page, or PMDs mapping a folio at that head pfn). Kept per
+ * PMD-sized block of pfns as an array of counters with the block's sum at the end: the rmap hooks
+ * ask "how many entries does this VMA have over the pages of this folio", and a 2 MiB THP has 512
+ * pages; the sum answers for a block the folio covers whole, and empty blocks are skipped. (A Map
+ * per pfn re-hashed itself every time a VMA mapped and unmapped a THP's worth of pages.) A block's
+ * array lives as long as the VMA: 2 KiB per 2 MiB of address space the VMA ever mapped.
  */
+
 /** What readers of a replay's VMAs may use. */
 export type ReadonlyPageEntries = Pick<PageEntries, 'size' | 'has' | 'get' | 'entries' | 'count' | 'firstMapped'>;
 
 export class PageEntries {
-  private readonly byPfn = new Map<number, number>();
-  private readonly byBlock = new Map<number, number>();
+  private readonly blocks = new Map<number, Int32Array>();
   private readonly blockPages: number;
+  /** Pfns with at least one entry. */
+  private pages = 0;
 
   /** `pmdOrder`: a block is the pfns one PMD maps. */
   constructor(pmdOrder: number) {
@@ -19,48 +23,56 @@ export class PageEntries {
   }
 
   get size(): number {
-    return this.byPfn.size;
+    return this.pages;
   }
 
   has(pfn: number): boolean {
-    return this.byPfn.has(pfn);
+    return this.get(pfn) > 0;
   }
 
   /** Entries mapping `pfn` (0 when none). */
   get(pfn: number): number {
-    return this.byPfn.get(pfn) ?? 0;
+    const b = Math.floor(pfn / this.blockPages);
+    const a = this.blocks.get(b);
+    return a === undefined ? 0 : a[pfn - b * this.blockPages];
   }
 
   add(pfn: number, n = 1): void {
-    this.byPfn.set(pfn, (this.byPfn.get(pfn) ?? 0) + n);
     const b = Math.floor(pfn / this.blockPages);
-    this.byBlock.set(b, (this.byBlock.get(b) ?? 0) + n);
+    let a = this.blocks.get(b);
+    if (a === undefined) this.blocks.set(b, (a = new Int32Array(this.blockPages + 1)));
+    const i = pfn - b * this.blockPages;
+    if (a[i] === 0) this.pages++;
+    a[i] += n;
+    a[this.blockPages] += n;
   }
 
   /** Remove one entry mapping `pfn` (none left: the pfn is forgotten). */
   removeOne(pfn: number): void {
-    const c = this.byPfn.get(pfn);
-    if (c === undefined) return;
-    if (c <= 1) this.byPfn.delete(pfn);
-    else this.byPfn.set(pfn, c - 1);
     const b = Math.floor(pfn / this.blockPages);
-    const s = this.byBlock.get(b)! - 1;
-    if (s <= 0) this.byBlock.delete(b);
-    else this.byBlock.set(b, s);
+    const a = this.blocks.get(b);
+    const i = pfn - b * this.blockPages;
+    if (a === undefined || a[i] === 0) return;
+    a[i]--;
+    a[this.blockPages]--;
+    if (a[i] === 0) this.pages--;
   }
 
-  /** Every pfn with its entries, in insertion order. */
-  entries(): IterableIterator<[number, number]> {
-    return this.byPfn.entries();
+  /** Every pfn with its entries: blocks in the order first mapped, pages in pfn order within one. */
+  *entries(): IterableIterator<[number, number]> {
+    for (const [b, a] of this.blocks) {
+      if (a[this.blockPages] === 0) continue;
+      for (let i = 0; i < this.blockPages; i++) if (a[i] !== 0) yield [b * this.blockPages + i, a[i]];
+    }
   }
 
   /** Entries over the pages [first, first + nr). */
   count(first: number, nr: number): number {
     if (nr === 1) return this.get(first);
     let n = 0;
-    this.eachBlock(first, nr, (from, to, whole, sum) => {
-      if (whole) n += sum;
-      else for (let p = from; p < to; p++) n += this.byPfn.get(p) ?? 0;
+    this.eachBlock(first, nr, (a, from, to) => {
+      if (to - from === this.blockPages) n += a[this.blockPages];
+      else for (let i = from; i < to; i++) n += a[i];
       return false;
     });
     return n;
@@ -72,10 +84,10 @@ export class PageEntries {
    */
   firstMapped(first: number, nr: number): number {
     let found = -1;
-    this.eachBlock(first, nr, (from, to) => {
-      for (let p = from; p < to; p++) {
-        if (this.byPfn.has(p)) {
-          found = p - first;
+    this.eachBlock(first, nr, (a, from, to, base) => {
+      for (let i = from; i < to; i++) {
+        if (a[i] !== 0) {
+          found = base + i - first;
           return true;
         }
       }
@@ -85,18 +97,16 @@ export class PageEntries {
   }
 
   /**
-   * Visit the non-empty blocks overlapping [first, first + nr) in pfn order as the part [from, to)
-   * inside the range, whether the block lies whole inside it, and the block's sum; stop when `visit`
-   * returns true.
+   * Visit the non-empty blocks overlapping [first, first + nr) in pfn order: the block's counters,
+   * the slots [from, to) inside the range, and the block's first pfn; stop when `visit` returns true.
    */
-  private eachBlock(first: number, nr: number, visit: (from: number, to: number, whole: boolean, sum: number) => boolean): void {
+  private eachBlock(first: number, nr: number, visit: (a: Int32Array, from: number, to: number, base: number) => boolean): void {
     const end = first + nr;
     for (let b = Math.floor(first / this.blockPages); b * this.blockPages < end; b++) {
-      const sum = this.byBlock.get(b);
-      if (sum === undefined) continue;
-      const from = Math.max(first, b * this.blockPages);
-      const to = Math.min(end, (b + 1) * this.blockPages);
-      if (visit(from, to, to - from === this.blockPages, sum)) return;
+      const a = this.blocks.get(b);
+      if (a === undefined || a[this.blockPages] === 0) continue;
+      const base = b * this.blockPages;
+      if (visit(a, Math.max(first, base) - base, Math.min(end, base + this.blockPages) - base, base)) return;
     }
   }
 }
