@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exploreBfs, rootState, type ExploreReport } from '../checker/explore/bfs.ts';
-import { FingerprintSet, canonicalFingerprint, canonicalString, fingerprint } from '../checker/explore/canonical.ts';
+import { FingerprintSet, canonicalFingerprint, canonicalTokens, fingerprint } from '../checker/explore/canonical.ts';
 import { Executor } from '../checker/explore/executor.ts';
 import { exploreBfsParallel } from '../checker/explore/parallel.ts';
 import { cloneSystem, defaultExploreSchemes } from '../checker/explore/world.ts';
@@ -24,7 +24,7 @@ const result = (r: ExploreReport) => ({
 });
 
 describe('explorer fast paths equal the reference', () => {
-  it('cloneSystem equals structuredClone, canonicalFingerprint equals fingerprint(canonicalString), on random walks', () => {
+  it('cloneSystem equals structuredClone, canonicalFingerprint equals fingerprint(canonicalTokens), on random walks', () => {
     const scope = defaultScope();
     const schemes = defaultExploreSchemes(scope);
     const exec = new Executor('fast');
@@ -41,7 +41,7 @@ describe('explorer fast paths equal the reference', () => {
         s = next;
         const { k, monitor } = s;
         expect(cloneSystem(k.sys)).toEqual(structuredClone(k.sys));
-        expect(canonicalFingerprint(k, monitor, canon)).toEqual(fingerprint(canonicalString(k, monitor, canon)));
+        expect(canonicalFingerprint(k, monitor, canon)).toEqual(fingerprint(canonicalTokens(k, monitor, canon)));
         checked++;
       }
     }

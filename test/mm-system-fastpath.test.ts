@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, createMachine, setup } from 'xstate';
 import { exploreBfs, rootState, type ExploreReport } from '../checker/explore/bfs.ts';
-import { canonicalString } from '../checker/explore/canonical.ts';
+import { canonicalTokens } from '../checker/explore/canonical.ts';
 import { Executor, type Coverage, type ExploredState } from '../checker/explore/executor.ts';
 import { defaultExploreSchemes } from '../checker/explore/world.ts';
 import { observe } from '../checker/properties.ts';
@@ -23,11 +23,11 @@ import type { SchemeName } from '../model/schemes/scheme.ts';
 
 const coverageOf = (c: Coverage) => [c.mmTaken, c.mmTrue, c.mmFalse, c.satTaken, c.satTrue, c.satFalse].map((m) => [...m].sort());
 
-/** Everything a state holds, names kept as they are (no symmetry): two equal strings are equal kernels. */
+/** Everything a state holds, pids kept as they are (no symmetry): equal descriptions are equal kernels. */
 function stateOf(s: ExploredState, scope: Scope) {
   return {
     sys: s.k.sys,
-    canonical: canonicalString(s.k, s.monitor, { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry: false }),
+    canonical: canonicalTokens(s.k, s.monitor, { scopePids: scope.pids, scopeInodes: scope.inodes, pidSymmetry: false }),
     costs: s.k.schemes.map((x) => ({ ...x.costs })),
     monitor: s.monitor,
   };

@@ -1,18 +1,18 @@
 import type { Kernel } from '../../model/kernel.ts';
 import type { PlainSnapshot } from '../../model/machines/saturating-mapcount.ts';
 import type { MapcountScheme } from '../../model/schemes/scheme.ts';
-import type { Folio, Mm, MmSystem, Pte, Vma } from '../../model/types.ts';
+import type { Folio, FolioKind, Mm, MmSystem, Pte } from '../../model/types.ts';
 import type { ProposalMonitor } from '../properties.ts';
 
 /**
- * Canonical state strings and 64-bit fingerprints for the exhaustive search.
+ * Canonical state descriptions and 64-bit fingerprints for the exhaustive search.
  *
- * The string is a complete description of the state after renaming every *name* (pids, VMA ids,
- * folio pfns, anon_vma ids, swap slots, inodes created by the exploration) by first appearance in
- * a deterministic traversal. Values that are not names are kept as they are: addresses, pgoff,
- * page-cache indexes, the linear index of anon folios, the inodes the scope's operations name.
- * Two states with the same string are isomorphic, hence have isomorphic futures: the reduction
- * is sound however ties are broken (a poor tie-break only loses reduction).
+ * The description is a complete account of the state after renaming every *name* (pids, VMA
+ * ids, folio pfns, anon_vma ids, swap slots, inodes created by the exploration) by first
+ * appearance in a deterministic traversal. Values that are not names are kept as they are:
+ * addresses, pgoff, page-cache indexes, the linear index of anon folios, the inodes the scope's
+ * operations name. Two states with the same description are isomorphic, hence have isomorphic
+ * futures: the reduction is sound however ties are broken (a poor tie-break only loses reduction).
  *
  * Pid symmetry. Operations of the scope are generated identically for every scope pid, and fork
  * takes the lowest free pid, in scope while one is free; so scope pids are interchangeable among
@@ -22,10 +22,15 @@ import type { ProposalMonitor } from '../properties.ts';
  * renamed with them. The symmetry is off when a scheme keeps pids in its own state
  * (owners-6.15's MM-id slots) — renaming the system but not the scheme would be unsound.
  *
- * Not hashed: derived data (sys.mappedBy, the reverse index of the page tables), id allocators
- * (sys.next: they only pick fresh names), cost counters (scheme costs, the saturating machine's
- * gets/puts/walks, the thp machine's atomics). Address symmetry is not used: the window has
- * edges and the setup maps fixed addresses, so translations do not map operations to operations.
+ * Not described: derived data (sys.mappedBy, the reverse index of the page tables), id
+ * allocators (sys.next: they only pick fresh names), cost counters (scheme costs, the saturating
+ * machine's gets/puts/walks, the thp machine's atomics). Address symmetry is not used: the window
+ * has edges and the setup maps fixed addresses, so translations do not map operations to operations.
+ *
+ * The description is a stream of numbers, never a string: each record starts with its tag and
+ * has a fixed shape, lists carry their length, so the stream decodes one way (two states have the
+ * same stream exactly when they have the same description). canonicalFingerprint hashes it as it
+ * is written into one reused buffer; canonicalTokens returns it (for tests).
  */
 
 export interface CanonicalOptions {
@@ -37,56 +42,133 @@ export interface CanonicalOptions {
   readonly pidSymmetry: boolean;
 }
 
-const COST_KEYS = new Set(['costs', 'sys', 'atomics', 'gets', 'puts', 'walks', 'name', 'engineKind', 'instrumented']);
-
-/** Any plain value, actor, engine, Map or array as a stable string (cost counters skipped). */
-function ser(v: unknown): string {
-  if (v === null || v === undefined) return '_';
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return String(v);
-  if (Array.isArray(v)) return `[${v.map(ser).join(',')}]`;
-  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${ser(k)}:${ser(x)}`).join(',')}}`;
-  if (v instanceof Set) return `<${[...v].map(ser).join(',')}>`;
-  const o = v as Record<string, unknown>;
-  if (typeof o.getSnapshot === 'function') {
-    const s = (o.getSnapshot as () => { value: unknown; context: unknown })();
-    return `@${ser(s.value)}${ser(s.context)}`;
-  }
-  if (typeof o.snapshot === 'function') {
-    const s = (o.snapshot as () => PlainSnapshot)();
-    return `@${s.value}r${s.context.refs}`;
-  }
-  if (typeof v === 'object') {
-    return `{${Object.keys(o)
-      .filter((k) => !COST_KEYS.has(k) && typeof o[k] !== 'function')
-      .map((k) => `${k}=${ser(o[k])}`)
-      .join(',')}}`;
-  }
-  return '?';
-}
-
-/** A scheme's own state for one folio: the value of every per-folio Map field it keeps. */
-function schemeFolioState(s: MapcountScheme, pfn: number): string {
-  const fields = s as unknown as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(fields)) {
-    if (COST_KEYS.has(key)) continue;
-    const f = fields[key];
-    if (f instanceof Map) parts.push(ser(f.get(pfn)));
-  }
-  return parts.join('/');
-}
-
 /** Pid symmetry is sound only when no scheme keeps pids in its own state. */
 export const pidSymmetrySound = (k: Kernel): boolean => !k.schemes.some((s) => s.name === 'owners-6.15');
 
+// record tags
+const MM = 1, VMA = 2, PTE = 3, SWAP_PTE = 4, PMD = 5, INODE = 6, FOLIO = 7, ANON_VMA = 8, ANON_VMA_GONE = 9, SLOT = 10, SLOT_GONE = 11;
+// value tags (scheme state)
+const NIL = 20, NUM = 21, TRUE = 22, FALSE = 23, STR = 24, ARR = 25, MAP = 26, SET = 27, ACTOR = 28, ENGINE = 29, OBJ = 30, END = 31;
+// name classes: scope pid, pid outside the scope, pid without symmetry, no such process; scope inode, inode made by the exploration, no inode
+const P = 0, Q = 1, RAW_PID = 2, NO_PID = 3, SCOPE_INODE = 0, NEW_INODE = 1, NO_INODE = 2;
+// folio names below the first index: the zero pages, and no anon_vma / slot
+const ZERO = -1, HUGE_ZERO = -2, NONE = -1;
+
+const KIND: Readonly<Record<FolioKind, number>> = { anon: 0, file: 1, shmem: 2, zero: 3, 'huge-zero': 4 };
+const HUGEPAGE: Readonly<Record<string, number>> = { default: 0, hugepage: 1, nohugepage: 2 };
+
+/** Fields that are cost counters, back references or names of the object, not state. */
+const COST_KEYS = new Set(['costs', 'sys', 'atomics', 'gets', 'puts', 'walks', 'name', 'engineKind', 'instrumented']);
+
+/** The description being written: numbers in one buffer reused from state to state. */
+class Tokens {
+  buf = new Float64Array(1024);
+  n = 0;
+
+  put(x: number): void {
+    if (this.n === this.buf.length) {
+      const bigger = new Float64Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.n++] = x;
+  }
+
+  /** A string as its length and two hashes of its characters (remembered: keys and state names recur). */
+  str(s: string): void {
+    let t = STRINGS.get(s);
+    if (t === undefined) {
+      let a = 0x811c9dc5;
+      let b = 0x2545f491;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+      }
+      STRINGS.set(s, (t = [a, b]));
+    }
+    this.put(STR);
+    this.put(s.length);
+    this.put(t[0]);
+    this.put(t[1]);
+  }
+}
+
+const STRINGS = new Map<string, [number, number]>();
+
+/** Any plain value, actor, engine, Map or array of a scheme's state (cost counters skipped). */
+function value(v: unknown, out: Tokens): void {
+  if (v === null || v === undefined) return out.put(NIL);
+  if (typeof v === 'number') {
+    out.put(NUM);
+    return out.put(v);
+  }
+  if (typeof v === 'boolean') return out.put(v ? TRUE : FALSE);
+  if (typeof v === 'string') return out.str(v);
+  if (Array.isArray(v)) {
+    out.put(ARR);
+    out.put(v.length);
+    for (const x of v) value(x, out);
+    return;
+  }
+  if (v instanceof Map) {
+    out.put(MAP);
+    out.put(v.size);
+    for (const [key, x] of v) {
+      value(key, out);
+      value(x, out);
+    }
+    return;
+  }
+  if (v instanceof Set) {
+    out.put(SET);
+    out.put(v.size);
+    for (const x of v) value(x, out);
+    return;
+  }
+  const o = v as Record<string, unknown>;
+  if (typeof o.getSnapshot === 'function') {
+    const s = (o.getSnapshot as () => { value: unknown; context: unknown })();
+    out.put(ACTOR);
+    value(s.value, out);
+    return value(s.context, out);
+  }
+  if (typeof o.snapshot === 'function') {
+    const s = (o.snapshot as () => PlainSnapshot)();
+    out.put(ENGINE);
+    out.str(s.value);
+    return out.put(s.context.refs);
+  }
+  out.put(OBJ);
+  for (const key of Object.keys(o)) {
+    const x = o[key];
+    if (COST_KEYS.has(key) || typeof x === 'function') continue;
+    out.str(key);
+    value(x, out);
+  }
+  out.put(END);
+}
+
+/** The per-folio Maps of each scheme class: the fields its constructor sets that are Maps keyed by pfn. */
+const FOLIO_MAPS = new Map<unknown, string[]>();
+
+function folioMaps(s: MapcountScheme): string[] {
+  let keys = FOLIO_MAPS.get(s.constructor);
+  if (keys === undefined) {
+    const fields = s as unknown as Record<string, unknown>;
+    FOLIO_MAPS.set(s.constructor, (keys = Object.keys(fields).filter((key) => !COST_KEYS.has(key) && fields[key] instanceof Map)));
+  }
+  return keys;
+}
+
+/** Names by first appearance: id -> index. */
 class Names {
-  private readonly map = new Map<number, string>();
+  private readonly map = new Map<number, number>();
   readonly order: number[] = [];
-  constructor(private readonly prefix: string) {}
-  of(id: number): string {
+  of(id: number): number {
     let n = this.map.get(id);
     if (n === undefined) {
-      n = `${this.prefix}${this.map.size}`;
+      n = this.order.length;
       this.map.set(id, n);
       this.order.push(id);
     }
@@ -97,131 +179,187 @@ class Names {
   }
 }
 
-/** A description of a folio that uses no names (for ordering processes). */
-const folioShape = (sys: MmSystem, id: number): string => {
+/** The numbers ordering folios without names: kind, order, index (a missing folio: -1). */
+function folioShape(sys: MmSystem, id: number, out: number[]): void {
   const f = sys.folios.get(id);
-  return f ? `${f.kind[0]}${f.order}.${f.index}` : 'x';
-};
+  if (f) out.push(KIND[f.kind], f.order, f.index);
+  else out.push(-1, 0, 0);
+}
 
-/** An mm's own signature without names: VMAs, PTEs and PMDs with folio shapes. */
-function mmSignature(sys: MmSystem, mm: Mm): string {
-  const parts: string[] = [];
+/** Keys of a map of entries in increasing order. */
+const sortedKeys = (m: Map<number, unknown>): Float64Array => Float64Array.from(m.keys()).sort();
+
+/** An mm's own signature without names: its VMAs, PTEs and PMDs with folio shapes. */
+function mmSignature(sys: MmSystem, mm: Mm): number[] {
+  const sig: number[] = [];
   for (const id of mm.vmas) {
     const v = sys.vmas.get(id)!;
-    parts.push(`${v.start}-${v.end}${v.read ? 'r' : '-'}${v.write ? 'w' : '-'}${v.shared ? 's' : 'p'}${v.inode ?? ''}.${v.pgoff}${v.hugepage[0]}${v.anonVma === null ? '' : 'a'}`);
+    sig.push(VMA, v.start, v.end, +v.read | (+v.write << 1) | (+v.shared << 2), v.inode ?? -1, v.pgoff, HUGEPAGE[v.hugepage], +(v.anonVma !== null));
   }
-  const ptes = [...mm.ptes].sort((a, b) => a[0] - b[0]);
-  for (const [vpn, p] of ptes) parts.push(p.kind === 'present' ? `${vpn}:${folioShape(sys, p.folio)}+${p.page}${p.writable ? 'w' : ''}` : `${vpn}:s${p.exclusive ? 'x' : ''}`);
-  for (const [i, p] of [...mm.pmds].sort((a, b) => a[0] - b[0])) parts.push(`H${i}:${folioShape(sys, p.folio)}${p.writable ? 'w' : ''}`);
-  return parts.join(' ');
+  for (const vpn of sortedKeys(mm.ptes)) {
+    const p = mm.ptes.get(vpn)!;
+    if (p.kind === 'present') {
+      sig.push(PTE, vpn);
+      folioShape(sys, p.folio, sig);
+      sig.push(p.page, +p.writable);
+    } else sig.push(SWAP_PTE, vpn, +p.exclusive);
+  }
+  for (const i of sortedKeys(mm.pmds)) {
+    const p = mm.pmds.get(i)!;
+    sig.push(PMD, i);
+    folioShape(sys, p.folio, sig);
+    sig.push(+p.writable);
+  }
+  return sig;
 }
 
-export function canonicalString(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): string {
-  const out: string[] = [];
-  canonicalLines(k, monitor, opts, (line) => void out.push(line));
-  return out.join('\n');
-}
-
-/**
- * fingerprint(canonicalString(k, monitor, opts)), without building the joined string: the lines
- * are hashed as they are made, with the same two lanes and the same '\n' between lines, so the
- * result is bit for bit the same (test/explore-parallel.test.ts).
- */
-export function canonicalFingerprint(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): [number, number] {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  let first = true;
-  canonicalLines(k, monitor, opts, (line) => {
-    if (!first) {
-      h1 = Math.imul(h1 ^ 10, 2654435761);
-      h2 = Math.imul(h2 ^ 10, 1597334677);
-    }
-    first = false;
-    for (let i = 0; i < line.length; i++) {
-      const c = line.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 2654435761);
-      h2 = Math.imul(h2 ^ c, 1597334677);
-    }
-  });
-  return finish(h1, h2);
-}
-
-const finish = (h1: number, h2: number): [number, number] => {
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return [h1 >>> 0, h2 >>> 0];
+const compareNumbers = (a: readonly number[], b: readonly number[]): number => {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 };
 
-/** The canonical traversal: each line of the canonical string, in order, to `emit`. */
-function canonicalLines(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions, emit: (line: string) => void): void {
+const MISSING_FOLIO = (id: number): Folio => ({ id, kind: 'anon', order: -1, inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 });
+
+/** The canonical traversal, written to `out`. */
+function describe(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions, out: Tokens): void {
   const { sys } = k;
-  const scopePids = new Set(opts.scopePids);
-  const scopeInodes = new Set(opts.scopeInodes);
   const symmetric = opts.pidSymmetry && pidSymmetrySound(k);
 
-  // processes in canonical order and their names
-  const mms = [...sys.mms.values()];
-  const pidName = new Map<number, string>();
+  // processes in canonical order and their names (class, index)
+  let mms = [...sys.mms.values()];
+  const pidName = new Map<number, [number, number]>();
   if (symmetric) {
-    const keyed = mms.map((mm) => ({ mm, inScope: scopePids.has(mm.pid), sig: mmSignature(sys, mm) }));
-    keyed.sort((a, b) => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : a.sig < b.sig ? -1 : a.sig > b.sig ? 1 : a.mm.pid - b.mm.pid));
+    const keyed = mms.map((mm) => ({ mm, inScope: opts.scopePids.includes(mm.pid), sig: mms.length > 1 ? mmSignature(sys, mm) : [] }));
+    keyed.sort((a, b) => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : compareNumbers(a.sig, b.sig) || a.mm.pid - b.mm.pid));
     let p = 0;
     let q = 0;
-    for (const { mm, inScope } of keyed) pidName.set(mm.pid, inScope ? `P${p++}` : `Q${q++}`);
-    mms.splice(0, mms.length, ...keyed.map((x) => x.mm));
+    for (const { mm, inScope } of keyed) pidName.set(mm.pid, inScope ? [P, p++] : [Q, q++]);
+    mms = keyed.map((x) => x.mm);
   } else {
     mms.sort((a, b) => a.pid - b.pid);
-    for (const mm of mms) pidName.set(mm.pid, `p${mm.pid}`);
+    for (const mm of mms) pidName.set(mm.pid, [RAW_PID, mm.pid]);
   }
 
-  const vmaN = new Names('V');
-  const folioN = new Names('F');
-  const avN = new Names('A');
-  const slotN = new Names('S');
-  const inodeN = new Names('I');
-  const inodeName = (id: number | null): string => (id === null ? '_' : scopeInodes.has(id) ? `i${id}` : inodeN.of(id));
-  const folioName = (id: number): string => {
+  const vmaN = new Names();
+  const folioN = new Names();
+  const avN = new Names();
+  const slotN = new Names();
+  const inodeN = new Names();
+  const inode = (id: number | null): void => {
+    if (id === null) {
+      out.put(NO_INODE);
+      out.put(0);
+    } else if (opts.scopeInodes.includes(id)) {
+      out.put(SCOPE_INODE);
+      out.put(id);
+    } else {
+      out.put(NEW_INODE);
+      out.put(inodeN.of(id));
+    }
+  };
+  const folioName = (id: number): number => {
     const f = sys.folios.get(id);
-    if (f && f.kind === 'zero') return 'Z';
-    if (f && f.kind === 'huge-zero') return 'HZ';
+    if (f && f.kind === 'zero') return ZERO;
+    if (f && f.kind === 'huge-zero') return HUGE_ZERO;
     return folioN.of(id);
   };
-  const pte = (p: Pte): string => (p.kind === 'present' ? `${folioName(p.folio)}+${p.page}${p.writable ? 'w' : ''}` : `${slotN.of(p.slot)}${p.exclusive ? 'x' : ''}`);
-  const vmaStr = (v: Vma): string =>
-    `${vmaN.of(v.id)}[${v.start}-${v.end}${v.read ? 'r' : '-'}${v.write ? 'w' : '-'}${v.shared ? 's' : 'p'} ${inodeName(v.inode)}.${v.pgoff} ${v.anonVma === null ? '_' : avN.of(v.anonVma)}(${v.avc.map((a) => avN.of(a)).join(',')})${v.hugepage[0]}]`;
+  const pte = (vpn: number, p: Pte): void => {
+    if (p.kind === 'present') {
+      out.put(PTE);
+      out.put(vpn);
+      out.put(folioName(p.folio));
+      out.put(p.page);
+      out.put(+p.writable);
+    } else {
+      out.put(SWAP_PTE);
+      out.put(vpn);
+      out.put(slotN.of(p.slot));
+      out.put(+p.exclusive);
+    }
+  };
 
-  const out = { push: emit };
   for (const mm of mms) {
-    const parent = mm.parent !== null && pidName.has(mm.parent) ? pidName.get(mm.parent)! : '-';
-    out.push(`${pidName.get(mm.pid)}<${parent}`);
-    for (const id of mm.vmas) out.push(vmaStr(sys.vmas.get(id)!));
-    for (const [vpn, p] of [...mm.ptes].sort((a, b) => a[0] - b[0])) out.push(`${vpn}=${pte(p)}`);
-    for (const [i, p] of [...mm.pmds].sort((a, b) => a[0] - b[0])) out.push(`H${i}=${folioName(p.folio)}${p.writable ? 'w' : ''}`);
+    const name = pidName.get(mm.pid)!;
+    const parent = mm.parent !== null ? pidName.get(mm.parent) : undefined;
+    out.put(MM);
+    out.put(name[0]);
+    out.put(name[1]);
+    out.put(parent ? parent[0] : NO_PID);
+    out.put(parent ? parent[1] : 0);
+    for (const id of mm.vmas) {
+      const v = sys.vmas.get(id)!;
+      out.put(VMA);
+      out.put(vmaN.of(v.id));
+      out.put(v.start);
+      out.put(v.end);
+      out.put(+v.read | (+v.write << 1) | (+v.shared << 2));
+      inode(v.inode);
+      out.put(v.pgoff);
+      out.put(v.anonVma === null ? NONE : avN.of(v.anonVma));
+      out.put(v.avc.length);
+      for (const a of v.avc) out.put(avN.of(a));
+      out.put(HUGEPAGE[v.hugepage]);
+    }
+    for (const vpn of sortedKeys(mm.ptes)) pte(vpn, mm.ptes.get(vpn)!);
+    for (const i of sortedKeys(mm.pmds)) {
+      const p = mm.pmds.get(i)!;
+      out.put(PMD);
+      out.put(i);
+      out.put(folioName(p.folio));
+      out.put(+p.writable);
+    }
   }
   // files: scope inodes by id, then the ones named so far (more may be named below: loop to closure)
-  const inodeIds = [...sys.inodes.keys()].filter((id) => scopeInodes.has(id)).sort((a, b) => a - b);
+  const inodeIds = [...sys.inodes.keys()].filter((id) => opts.scopeInodes.includes(id)).sort((a, b) => a - b);
   const describeInode = (id: number): void => {
     const ino = sys.inodes.get(id)!;
-    const cache = [...ino.cache].sort((a, b) => a[0] - b[0]).map(([idx, pfn]) => `${idx}:${folioName(pfn)}`);
-    out.push(`${inodeName(id)}{${ino.shmem ? 'shmem' : 'file'} ${ino.size} [${cache.join(' ')}] (${ino.iMmap.map((v) => vmaN.of(v)).join(',')})}`);
+    out.put(INODE);
+    inode(id);
+    out.put(+ino.shmem);
+    out.put(ino.size);
+    out.put(ino.cache.size);
+    for (const idx of sortedKeys(ino.cache)) {
+      out.put(idx);
+      out.put(folioName(ino.cache.get(idx)!));
+    }
+    out.put(ino.iMmap.length);
+    for (const v of ino.iMmap) out.put(vmaN.of(v));
   };
   for (const id of inodeIds) describeInode(id);
   // folios in order of first appearance, then anything not reached (unmapped, uncached), by shape
+  const proposals = k.schemes.filter((s) => s.name === 'proposal' || s.name === 'proposal+vma-hooks');
   const describeFolio = (f: Folio): void => {
-    const monitorBits = k.schemes
-      .filter((s) => s.name === 'proposal' || s.name === 'proposal+vma-hooks')
-      .map((s) => (monitor.folios.get(`${s.name}:${f.id}`)?.manyAllowed ? 'M' : '.'))
-      .join('');
-    out.push(
-      `${folioName(f.id)}{${f.kind} o${f.order} ${inodeName(f.inode)}.${f.index} ${f.anonVma === null ? '_' : avN.of(f.anonVma)} x${f.anonExclusive.map(Number).join('')} w${f.written.map(Number).join('')} ${f.inPageCache ? 'pc' : ''} ${f.swapSlot === null ? '' : slotN.of(f.swapSlot)} p${f.pins} ${monitorBits}|${k.schemes.map((s) => schemeFolioState(s, f.id)).join('|')}}`,
-    );
+    out.put(FOLIO);
+    out.put(folioName(f.id));
+    out.put(KIND[f.kind]);
+    out.put(f.order);
+    inode(f.inode);
+    out.put(f.index);
+    out.put(f.anonVma === null ? NONE : avN.of(f.anonVma));
+    out.put(f.anonExclusive.length);
+    for (const x of f.anonExclusive) out.put(+x);
+    out.put(f.written.length);
+    for (const x of f.written) out.put(+x);
+    out.put(+f.inPageCache);
+    out.put(f.swapSlot === null ? NONE : slotN.of(f.swapSlot));
+    out.put(f.pins);
+    for (const s of proposals) out.put(+(monitor.folios.get(`${s.name}:${f.id}`)?.manyAllowed ?? false));
+    for (const s of k.schemes) {
+      const fields = s as unknown as Record<string, Map<number, unknown>>;
+      for (const key of folioMaps(s)) value(fields[key].get(f.id), out);
+    }
   };
   const rest = [...sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero' && !folioN.has(f.id));
-  rest.sort((a, b) => {
-    const sa = folioShape(sys, a.id);
-    const sb = folioShape(sys, b.id);
-    return sa < sb ? -1 : sa > sb ? 1 : a.id - b.id;
-  });
+  if (rest.length > 1) {
+    const shapes = new Map<number, number[]>();
+    for (const f of rest) {
+      const shape: number[] = [];
+      folioShape(sys, f.id, shape);
+      shapes.set(f.id, shape);
+    }
+    rest.sort((a, b) => compareNumbers(shapes.get(a.id)!, shapes.get(b.id)!) || a.id - b.id);
+  }
   for (const f of rest) folioName(f.id);
   const described = new Set<number>();
   const describedInodes = new Set<number>(inodeIds);
@@ -234,7 +372,7 @@ function canonicalLines(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOpti
       if (described.has(id)) continue;
       described.add(id);
       progress = true;
-      describeFolio(sys.folios.get(id) ?? ({ id, kind: 'anon', order: -1, inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 } as Folio));
+      describeFolio(sys.folios.get(id) ?? MISSING_FOLIO(id));
     }
     for (const id of inodeN.order) {
       if (describedInodes.has(id) || !sys.inodes.has(id)) continue;
@@ -247,30 +385,93 @@ function canonicalLines(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOpti
       describedAv.add(id);
       progress = true;
       const av = sys.anonVmas.get(id);
-      out.push(av ? `${avN.of(id)}{${avN.of(av.root)} ${av.parent === null ? '_' : avN.of(av.parent)} (${av.vmas.map((v) => vmaN.of(v)).join(',')})}` : `${avN.of(id)}{gone}`);
+      if (!av) {
+        out.put(ANON_VMA_GONE);
+        out.put(avN.of(id));
+        continue;
+      }
+      out.put(ANON_VMA);
+      out.put(avN.of(id));
+      out.put(avN.of(av.root));
+      out.put(av.parent === null ? NONE : avN.of(av.parent));
+      out.put(av.vmas.length);
+      for (const v of av.vmas) out.put(vmaN.of(v));
     }
     for (const id of slotN.order) {
       if (describedSlots.has(id)) continue;
       describedSlots.add(id);
       progress = true;
-      const s = sys.swap.get(id);
-      out.push(`${slotN.of(id)}{${s ? `${s.count}${s.written ? 'w' : ''}` : 'gone'}}`);
+      const slot = sys.swap.get(id);
+      if (!slot) {
+        out.put(SLOT_GONE);
+        out.put(slotN.of(id));
+        continue;
+      }
+      out.put(SLOT);
+      out.put(slotN.of(id));
+      out.put(slot.count);
+      out.put(+slot.written);
     }
   }
   // inodes created by the exploration and not reached (e.g. an unmapped MAP_SHARED|MAP_ANONYMOUS file): unreachable, skipped
 }
 
-/** Two independent 32-bit hashes of the string (a 64-bit fingerprint). */
-export function fingerprint(s: string): [number, number] {
+const tokens = new Tokens();
+
+/** The canonical description of the state, as its numbers. */
+export function canonicalTokens(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): number[] {
+  tokens.n = 0;
+  describe(k, monitor, opts, tokens);
+  return Array.from(tokens.buf.subarray(0, tokens.n));
+}
+
+/** The 64-bit fingerprint of the state's canonical description, as two 32-bit words. */
+export function canonicalFingerprint(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): [number, number] {
+  tokens.n = 0;
+  describe(k, monitor, opts, tokens);
+  return fingerprint(tokens.buf.subarray(0, tokens.n));
+}
+
+const WIDE = -0x80000000;
+const wide = new Float64Array(1);
+const wideWords = new Int32Array(wide.buffer);
+
+/**
+ * Two independent 32-bit hashes (murmur3's mixing, two seeds) of a description. A number that is
+ * not a 32-bit integer is hashed as a marker and its 64 bits.
+ */
+export function fingerprint(description: ArrayLike<number>): [number, number] {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
+  const mix = (w: number): void => {
+    let x = Math.imul(w, 0xcc9e2d51);
+    x = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
+    h1 ^= x;
+    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
+    let y = Math.imul(w, 0x85ebca6b);
+    y = Math.imul((y << 16) | (y >>> 16), 0xc2b2ae35);
+    h2 ^= y;
+    h2 = (Math.imul((h2 << 15) | (h2 >>> 17), 5) + 0x561ccd1b) | 0;
+  };
+  for (let i = 0; i < description.length; i++) {
+    const x = description[i];
+    if ((x | 0) === x && x !== WIDE) mix(x);
+    else {
+      wide[0] = x;
+      mix(WIDE);
+      mix(wideWords[0]);
+      mix(wideWords[1]);
+    }
   }
+  mix(description.length);
   return finish(h1, h2);
 }
+
+const finish = (h1: number, h2: number): [number, number] => {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
+};
 
 /**
  * A set of 64-bit fingerprints: open addressing (linear probing) over one Uint32Array, two words

@@ -169,8 +169,6 @@ export class Executor {
   private readonly fast: MachineInterpreter<MmContext, MmOperation> | null = null;
   /** Targetless transitions whose actions may all leave the kernel untouched, with the checks saying when. */
   private readonly untouched = new Map<AnyTransitionDefinition, ((context: MmContext, event: MmOperation) => boolean)[]>();
-  private readonly selectSat;
-  private readonly instrumented = new WeakSet<object>();
   /** When set, the VMA changes of each operation, as the kernel functions that made them. */
   vmaChanges: string[] | null = null;
   /** The monitor of the state being expanded, fed from inside the operation. */
@@ -212,42 +210,47 @@ export class Executor {
       this.context = actor.getSnapshot().context as MmContext;
       this.send = (op) => actor.send(op);
     }
-    this.selectSat = satSelector(cov);
   }
 
-  /** Wrap the saturating schemes of a kernel (each clone is a new instance) to record coverage. */  instrument(k: Kernel): void {
+  /**
+   * Listen to a kernel's schemes (each clone has new instances), once per kernel: truth ignores
+   * rmap calls and VMA changes, so its hooks feed the proposal monitor (and vmaChanges); each
+   * proposal scheme's per-folio send records the saturating machine's coverage. The hooks are
+   * shared by every kernel and act on the kernel being run (context.k).
+   */
+  instrument(k: Kernel): void {
     for (const s of k.schemes) {
-      if (s.name === 'truth' && !this.instrumented.has(s)) {
-        // truth ignores rmap calls and VMA changes: listen to them for the proposal monitor
-        s.rmap = (call: RmapCall) => {
-          if (this.monitor && call.op !== 'split-pmd') sampleWithinOperation(k, this.monitor, call.folio, call.op === 'remove' ? null : call.vma);
-        };
-        s.vmaChanged = (change: VmaChange) => {
-          this.vmaChanges?.push(
-            change.kind === 'split'
-              ? `__split_vma: VMA ${change.original.id} [0x${change.original.start.toString(16)}-0x${change.original.end.toString(16)}) + VMA ${change.created.id} [0x${change.created.start.toString(16)}-0x${change.created.end.toString(16)})`
-              : change.kind === 'merge'
-                ? `vma_merge: VMA ${change.removed.id} absorbed by VMA ${change.survivor.id} [0x${change.survivor.start.toString(16)}-0x${change.survivor.end.toString(16)})`
-                : `move_vma: VMA ${change.from.id} -> VMA ${change.to.id} [0x${change.to.start.toString(16)}-0x${change.to.end.toString(16)})`,
-          );
-          if (!this.monitor) return;
-          const vma = change.kind === 'split' ? change.original : change.kind === 'merge' ? change.survivor : change.to;
-          sampleVmaChange(k, this.monitor, vma.mm);
-        };
-        this.instrumented.add(s);
-        continue;
-      }
-      if ((s.name !== 'proposal' && s.name !== 'proposal+vma-hooks') || this.instrumented.has(s)) continue;
-      const scheme = s as unknown as Instrumentable;
-      const original = scheme.send.bind(scheme);
-      const select = this.selectSat;
-      scheme.send = (folio, event) => {
-        select(scheme.snapshotOf(folio).value, event);
-        original(folio, event);
-      };
-      this.instrumented.add(s);
+      if (s.name === 'truth') {
+        if (Object.hasOwn(s, 'rmap')) return; // this kernel's schemes are instrumented
+        s.rmap = this.truthRmap;
+        s.vmaChanged = this.truthVmaChanged;
+      } else if (s.name === 'proposal' || s.name === 'proposal+vma-hooks') (s as unknown as Instrumentable).send = this.saturatingSend;
     }
   }
+
+  private readonly truthRmap = (call: RmapCall): void => {
+    if (this.monitor && call.op !== 'split-pmd') sampleWithinOperation(this.context.k, this.monitor, call.folio, call.op === 'remove' ? null : call.vma);
+  };
+
+  private readonly truthVmaChanged = (change: VmaChange): void => {
+    this.vmaChanges?.push(
+      change.kind === 'split'
+        ? `__split_vma: VMA ${change.original.id} [0x${change.original.start.toString(16)}-0x${change.original.end.toString(16)}) + VMA ${change.created.id} [0x${change.created.start.toString(16)}-0x${change.created.end.toString(16)})`
+        : change.kind === 'merge'
+          ? `vma_merge: VMA ${change.removed.id} absorbed by VMA ${change.survivor.id} [0x${change.survivor.start.toString(16)}-0x${change.survivor.end.toString(16)})`
+          : `move_vma: VMA ${change.from.id} -> VMA ${change.to.id} [0x${change.to.start.toString(16)}-0x${change.to.end.toString(16)})`,
+    );
+    if (!this.monitor) return;
+    const vma = change.kind === 'split' ? change.original : change.kind === 'merge' ? change.survivor : change.to;
+    sampleVmaChange(this.context.k, this.monitor, vma.mm);
+  };
+
+  /** The saturating machine's transition, selected before the scheme's own send runs it. */
+  private readonly saturatingSend = ((select: (state: string, event: SaturatingEvent) => void) =>
+    function (this: Instrumentable, folio: Folio, event: SaturatingEvent): void {
+      select(this.snapshotOf(folio).value, event);
+      (Object.getPrototypeOf(this) as Instrumentable).send.call(this, folio, event);
+    })(satSelector(this.coverage));
 
   /**
    * Run one operation on the kernel (in place); `monitor` (the state's proposal monitor) hears the
