@@ -69,12 +69,17 @@ export class PageEntries {
   /** Entries over the pages [first, first + nr). */
   count(first: number, nr: number): number {
     if (nr === 1) return this.get(first);
+    const size = this.blockPages;
+    const end = first + nr;
     let n = 0;
-    this.eachBlock(first, nr, (a, from, to) => {
-      if (to - from === this.blockPages) n += a[this.blockPages];
+    for (let base = Math.floor(first / size) * size; base < end; base += size) {
+      const a = this.blocks.get(base / size);
+      if (a === undefined) continue;
+      const from = Math.max(first, base) - base;
+      const to = Math.min(end, base + size) - base;
+      if (to - from === size) n += a[size];
       else for (let i = from; i < to; i++) n += a[i];
-      return false;
-    });
+    }
     return n;
   }
 
@@ -83,30 +88,14 @@ export class PageEntries {
    * page-table scan in page order reads before it finds one (offset + 1 entries, or nr when none).
    */
   firstMapped(first: number, nr: number): number {
-    let found = -1;
-    this.eachBlock(first, nr, (a, from, to, base) => {
-      for (let i = from; i < to; i++) {
-        if (a[i] !== 0) {
-          found = base + i - first;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-
-  /**
-   * Visit the non-empty blocks overlapping [first, first + nr) in pfn order: the block's counters,
-   * the slots [from, to) inside the range, and the block's first pfn; stop when `visit` returns true.
-   */
-  private eachBlock(first: number, nr: number, visit: (a: Int32Array, from: number, to: number, base: number) => boolean): void {
+    const size = this.blockPages;
     const end = first + nr;
-    for (let b = Math.floor(first / this.blockPages); b * this.blockPages < end; b++) {
-      const a = this.blocks.get(b);
-      if (a === undefined || a[this.blockPages] === 0) continue;
-      const base = b * this.blockPages;
-      if (visit(a, Math.max(first, base) - base, Math.min(end, base + this.blockPages) - base, base)) return;
+    for (let base = Math.floor(first / size) * size; base < end; base += size) {
+      const a = this.blocks.get(base / size);
+      if (a === undefined || a[size] === 0) continue;
+      const to = Math.min(end, base + size) - base;
+      for (let i = Math.max(first, base) - base; i < to; i++) if (a[i] !== 0) return base + i - first;
     }
+    return -1;
   }
 }

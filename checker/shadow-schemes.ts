@@ -107,11 +107,16 @@ const SPLIT_FNS = new Set(['split_huge_page_to_list', 'split_huge_page_to_list_t
 
 /** Run a query without charging it (the checker's own look, not a kernel reader). */
 function quiet<T>(s: MapcountScheme, f: () => T): T {
-  const saved = { ...s.costs };
+  const c = s.costs;
+  const { atomics, cachelines, rmapWalks, vmasVisited, ptesScanned } = c;
   try {
     return f();
   } finally {
-    Object.assign(s.costs, saved);
+    c.atomics = atomics;
+    c.cachelines = cachelines;
+    c.rmapWalks = rmapWalks;
+    c.vmasVisited = vmasVisited;
+    c.ptesScanned = ptesScanned;
   }
 }
 
@@ -147,7 +152,8 @@ class Shadows implements KernelShadow, VmaMappingView {
   // the event being handled
   private pending: { call: RmapCall; v: ShadowVma | undefined }[] = [];
   private mode: 'before' | 'now' = 'now';
-  private lastScan = { mapped: false, scanned: 0 };
+  /** The answer of the last scan() (one object, rewritten by every scan: the hooks read it at once). */
+  private readonly lastScan = { mapped: false, scanned: 0 };
   private at: Position = { file: '', line: 0 };
   private fn = '';
   private splitting = false;
@@ -307,12 +313,17 @@ class Shadows implements KernelShadow, VmaMappingView {
    * split hooks). Costed as scanVmaForFolio(): the PMD, then the PTEs in page order up to the first hit.
    */
   scan(vma: Vma, folio: Folio): { mapped: boolean; scanned: number } {
+    const r = this.lastScan;
     const v = this.vmaByModel.get(vma);
-    if (!v) return (this.lastScan = { mapped: false, scanned: 0 });
+    if (!v) {
+      r.mapped = false;
+      r.scanned = 0;
+      return r;
+    }
     const now = this.scanNow(v, folio);
-    if (this.mode === 'now') return (this.lastScan = now);
-    const mapped = (this.seen.get(folio)?.get(v) ?? 0) > 0;
-    return (this.lastScan = { mapped, scanned: mapped === now.mapped ? now.scanned : this.fullScan(folio) });
+    r.mapped = this.mode === 'now' ? now > 0 : (this.seen.get(folio)?.get(v) ?? 0) > 0;
+    r.scanned = r.mapped === (now > 0) ? Math.abs(now) : this.fullScan(folio);
+    return r;
   }
 
   /** An rmap walk: the VMAs the replay saw mapping the folio are its candidates. */
@@ -324,8 +335,8 @@ class Shadows implements KernelShadow, VmaMappingView {
       if (v.retired) continue;
       visited++;
       const r = this.scanNow(v, folio);
-      scanned += r.scanned;
-      if (r.mapped) vmas++;
+      scanned += Math.abs(r);
+      if (r > 0) vmas++;
     }
     return { vmas, visited, scanned };
   }
@@ -393,30 +404,34 @@ class Shadows implements KernelShadow, VmaMappingView {
     return (1 << f.order) + (f.order === this.host.geometry.pmdOrder ? 1 : 0);
   }
 
-  /** mirrors scanVmaForFolio(): the PMD first (PMD-order folio), then each page's PTE until one maps it. */
-  private scanNow(v: ShadowVma, f: Folio): { mapped: boolean; scanned: number } {
+  /**
+   * mirrors scanVmaForFolio(): the PMD first (PMD-order folio), then each page's PTE until one maps
+   * it. The entries read, positive when the VMA maps the folio, negative when not (never 0: at least
+   * one entry is read); a number, not an object, as it is asked several times per rmap call.
+   */
+  private scanNow(v: ShadowVma, f: Folio): number {
     const own = this.scanOwn(v, f);
-    if (own.mapped) return own;
+    if (own > 0) return own;
     const sib = this.siblings.get(v);
     if (sib) {
       for (const o of sib) {
         if (o.retired) continue;
-        const r = this.scanOwn(o, f);
-        if (r.mapped) return { mapped: true, scanned: own.scanned };
+        if (this.scanOwn(o, f) > 0) return -own;
       }
     }
     return own;
   }
 
-  private scanOwn(v: ShadowVma, f: Folio): { mapped: boolean; scanned: number } {
+  /** scanNow() of the VMA's own entries. */
+  private scanOwn(v: ShadowVma, f: Folio): number {
     let pmd = 0;
     if (f.order === this.host.geometry.pmdOrder) {
       pmd = 1;
-      if (v.pmds.get(f.id) > 0) return { mapped: true, scanned: pmd };
+      if (v.pmds.get(f.id) > 0) return pmd;
     }
     const nr = 1 << f.order;
     const first = v.ptes.firstMapped(f.id, nr);
-    return first < 0 ? { mapped: false, scanned: pmd + nr } : { mapped: true, scanned: pmd + first + 1 };
+    return first < 0 ? -(pmd + nr) : pmd + first + 1;
   }
 
   private noteMany(s: Saturating, f: Folio): void {
@@ -431,12 +446,8 @@ class Shadows implements KernelShadow, VmaMappingView {
   private settle(): void {
     const pending = this.pending;
     this.pending = [];
-    const touched = new Map<Folio, Set<ShadowVma>>();
     for (const { call, v } of pending) {
       const f = call.folio;
-      let vs = touched.get(f);
-      if (!vs) touched.set(f, (vs = new Set()));
-      if (v) vs.add(v);
       this.mode = call.op === 'remove' ? 'now' : 'before';
       for (const s of this.saturating) {
         const was = s.stateOf(f);
@@ -451,23 +462,41 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     this.mode = 'now';
-    for (const [f, vs] of touched) {
-      const seen = this.seenOf(f);
-      for (const v of vs) seen.set(v, this.entries(v, f));
-      if (this.owners && this.folioObj.get(f.id) === f && this.host.folioAt(f.id)?.known) {
-        const o = this.owners;
-        const exact = this.host.exact;
-        const got = quiet(o, () => o.folioMapcount(f));
-        const want = quiet(exact, () => exact.folioMapcount(f));
-        this.mapcount.checked++;
-        if (got !== want) {
-          this.mapcount.mismatches++;
-          this.mapcount.firstMismatch ??= `${this.where()}: folio 0x${f.id.toString(16)}: folio_mapcount ${got}, exact ${want}`;
-        }
+    if (pending.length === 1) {
+      // most events make one rmap call: no grouping
+      const { call, v } = pending[0];
+      if (v) this.seenOf(call.folio).set(v, this.entries(v, call.folio));
+      this.compareOwners(call.folio);
+    } else {
+      // per folio the event touched (in order), the VMAs it touched it in
+      const touched = new Map<Folio, Set<ShadowVma>>();
+      for (const { call, v } of pending) {
+        let vs = touched.get(call.folio);
+        if (!vs) touched.set(call.folio, (vs = new Set()));
+        if (v) vs.add(v);
+      }
+      for (const [f, vs] of touched) {
+        const seen = this.seenOf(f);
+        for (const v of vs) seen.set(v, this.entries(v, f));
+        this.compareOwners(f);
       }
     }
     if (this.splitting) {
       for (const { call, v } of pending) if (call.op === 'remove' && v) this.tryToUnmap(call.folio, v);
+    }
+  }
+
+  /** owners-6.15's folio_mapcount() against the exact one, for a folio the event touched. */
+  private compareOwners(f: Folio): void {
+    const o = this.owners;
+    if (!o || this.folioObj.get(f.id) !== f || !this.host.folioAt(f.id)?.known) return;
+    const exact = this.host.exact;
+    const got = quiet(o, () => o.folioMapcount(f));
+    const want = quiet(exact, () => exact.folioMapcount(f));
+    this.mapcount.checked++;
+    if (got !== want) {
+      this.mapcount.mismatches++;
+      this.mapcount.firstMismatch ??= `${this.where()}: folio 0x${f.id.toString(16)}: folio_mapcount ${got}, exact ${want}`;
     }
   }
 
@@ -604,7 +633,7 @@ class Shadows implements KernelShadow, VmaMappingView {
    * resets a saturating count); "unmapped" while it is mapped stops the walk early (wrong).
    */
   private tryToUnmap(folio: Folio, v: ShadowVma): void {
-    if (this.scanNow(v, folio).mapped) return; // try_to_migrate_one() has not finished this VMA
+    if (this.scanNow(v, folio) > 0) return; // try_to_migrate_one() has not finished this VMA
     if (!this.tracked.has(folio) || this.folioObj.get(folio.id) !== folio) {
       this.skipped++;
       return;

@@ -54,7 +54,7 @@ export interface ProposalOptions {
  * finds, what an rmap walk finds, and which counted folios a VMA split concerns.
  */
 export interface VmaMappingView {
-  /** Does the VMA map any page of the folio? `scanned`: page-table entries read to know. */
+  /** Does the VMA map any page of the folio? `scanned`: page-table entries read to know. Read at once: a view may reuse the object. */
   scan(vma: Vma, folio: Folio): { readonly mapped: boolean; readonly scanned: number };
   /** An rmap walk of the folio: distinct VMAs mapping it, candidate VMAs visited, entries read. */
   walk(folio: Folio): { readonly vmas: number; readonly visited: number; readonly scanned: number };
