@@ -76,7 +76,7 @@ describe('parallel BFS (worker threads) gives the sequential result', () => {
   });
 
   it('stopped by maxStates in the middle of a level, and a hazard scope to depth 3', async () => {
-    // stopped by maxStates, the workers have expanded the whole level: their coverage may be larger
+    // stopped by maxStates, the workers have expanded the chunks in flight too: their coverage may be larger
     const cut = { scope: defaultScope(), maxDepth: 3, maxStates: 1_900, keepFingerprints: true };
     const cutSeq = exploreBfs(cut);
     const cutPar = await exploreBfsParallel({ ...cut, workers: 2 });

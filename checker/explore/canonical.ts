@@ -161,21 +161,44 @@ function folioMaps(s: MapcountScheme): string[] {
   return keys;
 }
 
-/** Names by first appearance: id -> index. */
+/**
+ * Names by first appearance: id -> index. Ids are small integers (allocated from sys.next), so the
+ * table is an array stamped with the traversal it belongs to: nothing to clear between states.
+ */
 class Names {
-  private readonly map = new Map<number, number>();
+  private stamp = new Int32Array(256);
+  private index = new Int32Array(256);
+  private traversal = 0;
   readonly order: number[] = [];
-  of(id: number): number {
-    let n = this.map.get(id);
-    if (n === undefined) {
-      n = this.order.length;
-      this.map.set(id, n);
-      this.order.push(id);
-    }
-    return n;
+
+  /** Forget every name (a new traversal). */
+  reset(): void {
+    this.traversal++;
+    this.order.length = 0;
   }
+
+  of(id: number): number {
+    if (id >= this.stamp.length) this.grow(id);
+    if (this.stamp[id] === this.traversal) return this.index[id];
+    this.stamp[id] = this.traversal;
+    this.index[id] = this.order.length;
+    this.order.push(id);
+    return this.index[id];
+  }
+
   has(id: number): boolean {
-    return this.map.has(id);
+    return id < this.stamp.length && this.stamp[id] === this.traversal;
+  }
+
+  private grow(id: number): void {
+    let n = this.stamp.length;
+    while (n <= id) n *= 2;
+    const stamp = new Int32Array(n);
+    stamp.set(this.stamp);
+    const index = new Int32Array(n);
+    index.set(this.index);
+    this.stamp = stamp;
+    this.index = index;
   }
 }
 
@@ -221,214 +244,226 @@ const compareNumbers = (a: readonly number[], b: readonly number[]): number => {
 
 const MISSING_FOLIO = (id: number): Folio => ({ id, kind: 'anon', order: -1, inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 });
 
-/** The canonical traversal, written to `out`. */
-function describe(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions, out: Tokens): void {
-  const { sys } = k;
-  const symmetric = opts.pidSymmetry && pidSymmetrySound(k);
+/** The canonical traversal, writing to `out`; one instance serves every state (nothing is allocated per name). */
+class Describer {
+  private readonly vmaN = new Names();
+  private readonly folioN = new Names();
+  private readonly avN = new Names();
+  private readonly slotN = new Names();
+  private readonly inodeN = new Names();
+  private sys!: MmSystem;
+  private opts!: CanonicalOptions;
 
-  // processes in canonical order and their names (class, index)
-  let mms = [...sys.mms.values()];
-  const pidName = new Map<number, [number, number]>();
-  if (symmetric) {
-    const keyed = mms.map((mm) => ({ mm, inScope: opts.scopePids.includes(mm.pid), sig: mms.length > 1 ? mmSignature(sys, mm) : [] }));
-    keyed.sort((a, b) => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : compareNumbers(a.sig, b.sig) || a.mm.pid - b.mm.pid));
-    let p = 0;
-    let q = 0;
-    for (const { mm, inScope } of keyed) pidName.set(mm.pid, inScope ? [P, p++] : [Q, q++]);
-    mms = keyed.map((x) => x.mm);
-  } else {
-    mms.sort((a, b) => a.pid - b.pid);
-    for (const mm of mms) pidName.set(mm.pid, [RAW_PID, mm.pid]);
+  constructor(private readonly out: Tokens) {}
+
+  describe(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): void {
+    const { sys } = k;
+    const { out } = this;
+    this.sys = sys;
+    this.opts = opts;
+    for (const names of [this.vmaN, this.folioN, this.avN, this.slotN, this.inodeN]) names.reset();
+
+    // processes in canonical order and their names (class, index)
+    let mms = [...sys.mms.values()];
+    const pidName = new Map<number, [number, number]>();
+    if (opts.pidSymmetry && pidSymmetrySound(k)) {
+      const keyed = mms.map((mm) => ({ mm, inScope: opts.scopePids.includes(mm.pid), sig: mms.length > 1 ? mmSignature(sys, mm) : [] }));
+      keyed.sort((a, b) => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : compareNumbers(a.sig, b.sig) || a.mm.pid - b.mm.pid));
+      let p = 0;
+      let q = 0;
+      for (const { mm, inScope } of keyed) pidName.set(mm.pid, inScope ? [P, p++] : [Q, q++]);
+      mms = keyed.map((x) => x.mm);
+    } else {
+      mms.sort((a, b) => a.pid - b.pid);
+      for (const mm of mms) pidName.set(mm.pid, [RAW_PID, mm.pid]);
+    }
+
+    for (const mm of mms) {
+      const name = pidName.get(mm.pid)!;
+      const parent = mm.parent !== null ? pidName.get(mm.parent) : undefined;
+      out.put(MM);
+      out.put(name[0]);
+      out.put(name[1]);
+      out.put(parent ? parent[0] : NO_PID);
+      out.put(parent ? parent[1] : 0);
+      for (const id of mm.vmas) {
+        const v = sys.vmas.get(id)!;
+        out.put(VMA);
+        out.put(this.vmaN.of(v.id));
+        out.put(v.start);
+        out.put(v.end);
+        out.put(+v.read | (+v.write << 1) | (+v.shared << 2));
+        this.inode(v.inode);
+        out.put(v.pgoff);
+        out.put(v.anonVma === null ? NONE : this.avN.of(v.anonVma));
+        out.put(v.avc.length);
+        for (const a of v.avc) out.put(this.avN.of(a));
+        out.put(HUGEPAGE[v.hugepage]);
+      }
+      for (const vpn of sortedKeys(mm.ptes)) this.pte(vpn, mm.ptes.get(vpn)!);
+      for (const i of sortedKeys(mm.pmds)) {
+        const p = mm.pmds.get(i)!;
+        out.put(PMD);
+        out.put(i);
+        out.put(this.folioName(p.folio));
+        out.put(+p.writable);
+      }
+    }
+    // files: scope inodes by id, then the ones named so far (more may be named below: loop to closure)
+    for (const id of [...sys.inodes.keys()].filter((x) => opts.scopeInodes.includes(x)).sort((a, b) => a - b)) this.describeInode(id);
+    // folios in order of first appearance, then anything not reached (unmapped, uncached), by shape
+    const rest = [...sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero' && !this.folioN.has(f.id));
+    if (rest.length > 1) {
+      const shapes = new Map<number, number[]>();
+      for (const f of rest) {
+        const shape: number[] = [];
+        folioShape(sys, f.id, shape);
+        shapes.set(f.id, shape);
+      }
+      rest.sort((a, b) => compareNumbers(shapes.get(a.id)!, shapes.get(b.id)!) || a.id - b.id);
+    }
+    for (const f of rest) this.folioName(f.id);
+    const proposals = k.schemes.filter((x) => x.name === 'proposal' || x.name === 'proposal+vma-hooks');
+    // closure: describing one object may name others, described in their turn (in naming order)
+    let folios = 0;
+    let inodes = 0;
+    let avs = 0;
+    let slots = 0;
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (; folios < this.folioN.order.length; folios++, progress = true) {
+        const id = this.folioN.order[folios];
+        this.describeFolio(k, monitor, proposals, sys.folios.get(id) ?? MISSING_FOLIO(id));
+      }
+      for (; inodes < this.inodeN.order.length; inodes++) {
+        const id = this.inodeN.order[inodes];
+        if (!sys.inodes.has(id)) continue;
+        progress = true;
+        this.describeInode(id);
+      }
+      for (; avs < this.avN.order.length; avs++, progress = true) {
+        const id = this.avN.order[avs];
+        const av = sys.anonVmas.get(id);
+        if (!av) {
+          out.put(ANON_VMA_GONE);
+          out.put(this.avN.of(id));
+          continue;
+        }
+        out.put(ANON_VMA);
+        out.put(this.avN.of(id));
+        out.put(this.avN.of(av.root));
+        out.put(av.parent === null ? NONE : this.avN.of(av.parent));
+        out.put(av.vmas.length);
+        for (const v of av.vmas) out.put(this.vmaN.of(v));
+      }
+      for (; slots < this.slotN.order.length; slots++, progress = true) {
+        const id = this.slotN.order[slots];
+        const slot = sys.swap.get(id);
+        if (!slot) {
+          out.put(SLOT_GONE);
+          out.put(this.slotN.of(id));
+          continue;
+        }
+        out.put(SLOT);
+        out.put(this.slotN.of(id));
+        out.put(slot.count);
+        out.put(+slot.written);
+      }
+    }
+    // inodes created by the exploration and not reached (e.g. an unmapped MAP_SHARED|MAP_ANONYMOUS file): unreachable, skipped
   }
 
-  const vmaN = new Names();
-  const folioN = new Names();
-  const avN = new Names();
-  const slotN = new Names();
-  const inodeN = new Names();
-  const inode = (id: number | null): void => {
+  private inode(id: number | null): void {
+    const { out } = this;
     if (id === null) {
       out.put(NO_INODE);
       out.put(0);
-    } else if (opts.scopeInodes.includes(id)) {
+    } else if (this.opts.scopeInodes.includes(id)) {
       out.put(SCOPE_INODE);
       out.put(id);
     } else {
       out.put(NEW_INODE);
-      out.put(inodeN.of(id));
+      out.put(this.inodeN.of(id));
     }
-  };
-  const folioName = (id: number): number => {
-    const f = sys.folios.get(id);
+  }
+
+  private folioName(id: number): number {
+    const f = this.sys.folios.get(id);
     if (f && f.kind === 'zero') return ZERO;
     if (f && f.kind === 'huge-zero') return HUGE_ZERO;
-    return folioN.of(id);
-  };
-  const pte = (vpn: number, p: Pte): void => {
+    return this.folioN.of(id);
+  }
+
+  private pte(vpn: number, p: Pte): void {
+    const { out } = this;
     if (p.kind === 'present') {
       out.put(PTE);
       out.put(vpn);
-      out.put(folioName(p.folio));
+      out.put(this.folioName(p.folio));
       out.put(p.page);
       out.put(+p.writable);
     } else {
       out.put(SWAP_PTE);
       out.put(vpn);
-      out.put(slotN.of(p.slot));
+      out.put(this.slotN.of(p.slot));
       out.put(+p.exclusive);
     }
-  };
-
-  for (const mm of mms) {
-    const name = pidName.get(mm.pid)!;
-    const parent = mm.parent !== null ? pidName.get(mm.parent) : undefined;
-    out.put(MM);
-    out.put(name[0]);
-    out.put(name[1]);
-    out.put(parent ? parent[0] : NO_PID);
-    out.put(parent ? parent[1] : 0);
-    for (const id of mm.vmas) {
-      const v = sys.vmas.get(id)!;
-      out.put(VMA);
-      out.put(vmaN.of(v.id));
-      out.put(v.start);
-      out.put(v.end);
-      out.put(+v.read | (+v.write << 1) | (+v.shared << 2));
-      inode(v.inode);
-      out.put(v.pgoff);
-      out.put(v.anonVma === null ? NONE : avN.of(v.anonVma));
-      out.put(v.avc.length);
-      for (const a of v.avc) out.put(avN.of(a));
-      out.put(HUGEPAGE[v.hugepage]);
-    }
-    for (const vpn of sortedKeys(mm.ptes)) pte(vpn, mm.ptes.get(vpn)!);
-    for (const i of sortedKeys(mm.pmds)) {
-      const p = mm.pmds.get(i)!;
-      out.put(PMD);
-      out.put(i);
-      out.put(folioName(p.folio));
-      out.put(+p.writable);
-    }
   }
-  // files: scope inodes by id, then the ones named so far (more may be named below: loop to closure)
-  const inodeIds = [...sys.inodes.keys()].filter((id) => opts.scopeInodes.includes(id)).sort((a, b) => a - b);
-  const describeInode = (id: number): void => {
-    const ino = sys.inodes.get(id)!;
+
+  private describeInode(id: number): void {
+    const { out } = this;
+    const ino = this.sys.inodes.get(id)!;
     out.put(INODE);
-    inode(id);
+    this.inode(id);
     out.put(+ino.shmem);
     out.put(ino.size);
     out.put(ino.cache.size);
     for (const idx of sortedKeys(ino.cache)) {
       out.put(idx);
-      out.put(folioName(ino.cache.get(idx)!));
+      out.put(this.folioName(ino.cache.get(idx)!));
     }
     out.put(ino.iMmap.length);
-    for (const v of ino.iMmap) out.put(vmaN.of(v));
-  };
-  for (const id of inodeIds) describeInode(id);
-  // folios in order of first appearance, then anything not reached (unmapped, uncached), by shape
-  const proposals = k.schemes.filter((s) => s.name === 'proposal' || s.name === 'proposal+vma-hooks');
-  const describeFolio = (f: Folio): void => {
+    for (const v of ino.iMmap) out.put(this.vmaN.of(v));
+  }
+
+  private describeFolio(k: Kernel, monitor: ProposalMonitor, proposals: readonly MapcountScheme[], f: Folio): void {
+    const { out } = this;
     out.put(FOLIO);
-    out.put(folioName(f.id));
+    out.put(this.folioName(f.id));
     out.put(KIND[f.kind]);
     out.put(f.order);
-    inode(f.inode);
+    this.inode(f.inode);
     out.put(f.index);
-    out.put(f.anonVma === null ? NONE : avN.of(f.anonVma));
+    out.put(f.anonVma === null ? NONE : this.avN.of(f.anonVma));
     out.put(f.anonExclusive.length);
     for (const x of f.anonExclusive) out.put(+x);
     out.put(f.written.length);
     for (const x of f.written) out.put(+x);
     out.put(+f.inPageCache);
-    out.put(f.swapSlot === null ? NONE : slotN.of(f.swapSlot));
+    out.put(f.swapSlot === null ? NONE : this.slotN.of(f.swapSlot));
     out.put(f.pins);
     for (const s of proposals) out.put(+(monitor.folios.get(`${s.name}:${f.id}`)?.manyAllowed ?? false));
     for (const s of k.schemes) {
       const fields = s as unknown as Record<string, Map<number, unknown>>;
       for (const key of folioMaps(s)) value(fields[key].get(f.id), out);
     }
-  };
-  const rest = [...sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero' && !folioN.has(f.id));
-  if (rest.length > 1) {
-    const shapes = new Map<number, number[]>();
-    for (const f of rest) {
-      const shape: number[] = [];
-      folioShape(sys, f.id, shape);
-      shapes.set(f.id, shape);
-    }
-    rest.sort((a, b) => compareNumbers(shapes.get(a.id)!, shapes.get(b.id)!) || a.id - b.id);
   }
-  for (const f of rest) folioName(f.id);
-  const described = new Set<number>();
-  const describedInodes = new Set<number>(inodeIds);
-  const describedAv = new Set<number>();
-  const describedSlots = new Set<number>();
-  // closure: describing one object may name others
-  for (let progress = true; progress; ) {
-    progress = false;
-    for (const id of folioN.order) {
-      if (described.has(id)) continue;
-      described.add(id);
-      progress = true;
-      describeFolio(sys.folios.get(id) ?? MISSING_FOLIO(id));
-    }
-    for (const id of inodeN.order) {
-      if (describedInodes.has(id) || !sys.inodes.has(id)) continue;
-      describedInodes.add(id);
-      progress = true;
-      describeInode(id);
-    }
-    for (const id of avN.order) {
-      if (describedAv.has(id)) continue;
-      describedAv.add(id);
-      progress = true;
-      const av = sys.anonVmas.get(id);
-      if (!av) {
-        out.put(ANON_VMA_GONE);
-        out.put(avN.of(id));
-        continue;
-      }
-      out.put(ANON_VMA);
-      out.put(avN.of(id));
-      out.put(avN.of(av.root));
-      out.put(av.parent === null ? NONE : avN.of(av.parent));
-      out.put(av.vmas.length);
-      for (const v of av.vmas) out.put(vmaN.of(v));
-    }
-    for (const id of slotN.order) {
-      if (describedSlots.has(id)) continue;
-      describedSlots.add(id);
-      progress = true;
-      const slot = sys.swap.get(id);
-      if (!slot) {
-        out.put(SLOT_GONE);
-        out.put(slotN.of(id));
-        continue;
-      }
-      out.put(SLOT);
-      out.put(slotN.of(id));
-      out.put(slot.count);
-      out.put(+slot.written);
-    }
-  }
-  // inodes created by the exploration and not reached (e.g. an unmapped MAP_SHARED|MAP_ANONYMOUS file): unreachable, skipped
 }
 
 const tokens = new Tokens();
+const describer = new Describer(tokens);
 
 /** The canonical description of the state, as its numbers. */
 export function canonicalTokens(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): number[] {
   tokens.n = 0;
-  describe(k, monitor, opts, tokens);
+  describer.describe(k, monitor, opts);
   return Array.from(tokens.buf.subarray(0, tokens.n));
 }
 
 /** The 64-bit fingerprint of the state's canonical description, as two 32-bit words. */
 export function canonicalFingerprint(k: Kernel, monitor: ProposalMonitor, opts: CanonicalOptions): [number, number] {
   tokens.n = 0;
-  describe(k, monitor, opts, tokens);
+  describer.describe(k, monitor, opts);
   return fingerprint(tokens.buf.subarray(0, tokens.n));
 }
 

@@ -13,15 +13,16 @@ import { defaultExploreSchemes } from './world.ts';
  * The exhaustive BFS of bfs.ts on several cores, with the same result: the same distinct states
  * (fingerprints), the same violations and cost findings with the same shortest counterexamples
  * (the first in the scope's enumeration order), the same coverage (test/explore-parallel.test.ts;
- * a search stopped by maxStates has expanded its whole last level in the workers, so its coverage
- * may list more transitions than the sequential search, which stops mid-level).
+ * a search stopped by maxStates has also expanded the chunks in flight when it stopped, so its
+ * coverage may list more transitions than the sequential search, which stops at the operation).
  *
  * Level by level: the frontier is a list of operation paths (no states are sent), cut into chunks
  * handed to the workers (worker.ts) in increasing order as they come free. A worker replays each
  * path, expands it by every operation, and answers per child with its 64-bit fingerprint and the
  * keys of the rules it violates. The main thread merges the answers in chunk order, which is the
- * sequential search order: the visited set (FingerprintSet, 8-byte slots, no parent pointers) says
- * which child is new; a new child extends the next frontier (its parent's path plus the operation)
+ * sequential search order, as they come (a chunk waits for the ones before it), and hands out no
+ * more chunks once maxStates is reached: the visited set (FingerprintSet, 8-byte slots, no parent
+ * pointers) says which child is new; a new child extends the next frontier (its parent's path plus the operation)
  * and the first new child violating a rule is that rule's counterexample. Details (the violation
  * text, folio) are recomputed at the end by replaying each counterexample's path once.
  *
@@ -77,7 +78,10 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
   });
 
   const init: WorkerInit = { scope, schemes, pidSymmetry, engine };
-  const workers = Array.from({ length: nWorkers }, () => new Worker(new URL('./worker-boot.mjs', import.meta.url), { workerData: init }));
+  // A young generation larger than V8's default: expanding a state allocates a copy of it that
+  // mostly dies at once (refused, or already seen), and a bigger nursery scavenges far less often.
+  const resourceLimits = { maxYoungGenerationSizeMb: 128 };
+  const workers = Array.from({ length: nWorkers }, () => new Worker(new URL('./worker-boot.cjs', import.meta.url), { workerData: init, resourceLimits }));
   const pending = new Map<Worker, Pending>();
   const ready = workers.map(
     (w) =>
@@ -111,48 +115,54 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     let full = false;
     for (let depth = 1; depth <= maxDepth && frontier.count && !full; depth++) {
       const { len, count, paths } = frontier;
-      const chunkNodes = Math.max(1, Math.min(64, Math.ceil(count / (nWorkers * 8))));
+      // small chunks: a search stopped by maxStates wastes at most the chunks in flight
+      const chunkNodes = Math.max(1, Math.min(16, Math.ceil(count / (nWorkers * 8))));
       const chunks = Math.ceil(count / chunkNodes);
-      const results: ChunkResult[] = new Array(chunks);
+      const results: (ChunkResult | undefined)[] = new Array(chunks);
+      const foundBefore = violations.size;
+      const next: number[] = [];
+      let nextCount = 0;
+      // merge in the sequential order, as soon as the chunks before have come
+      let merged = 0;
+      const merge = (): void => {
+        for (; merged < chunks && results[merged] && !full; merged++) {
+          const r = results[merged]!;
+          const base = merged * chunkNodes;
+          for (let x = 0; x < r.node.length; x++) {
+            const h1 = r.h[2 * x];
+            const h2 = r.h[2 * x + 1];
+            if (!visited.add(h1, h2)) continue;
+            prints?.add(`${h1}:${h2}`);
+            const j = base + r.node[x];
+            const path = [...paths.subarray(j * len, (j + 1) * len), r.op[x]];
+            depthReached = depth;
+            noteChecks(path, r.keys[x]);
+            if (depth < maxDepth) {
+              next.push(...path);
+              nextCount++;
+            }
+            if (visited.size >= maxStates) {
+              // exploreBfs stops right after this operation
+              full = true;
+              explored += j * ops.length + r.op[x] + 1;
+              break;
+            }
+          }
+          results[merged] = undefined;
+        }
+      };
       let nextChunk = 0;
       await Promise.all(
         workers.map(async (w) => {
-          while (nextChunk < chunks) {
+          while (nextChunk < chunks && !full) {
             const id = nextChunk++;
             const from = id * chunkNodes;
             const to = Math.min(count, from + chunkNodes);
             results[id] = await run(w, { type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
+            merge();
           }
         }),
       );
-      // merge in the sequential order
-      const foundBefore = violations.size;
-      const next: number[] = [];
-      let nextCount = 0;
-      for (let id = 0; id < chunks && !full; id++) {
-        const r = results[id];
-        const base = id * chunkNodes;
-        for (let x = 0; x < r.node.length; x++) {
-          const h1 = r.h[2 * x];
-          const h2 = r.h[2 * x + 1];
-          if (!visited.add(h1, h2)) continue;
-          prints?.add(`${h1}:${h2}`);
-          const j = base + r.node[x];
-          const path = [...paths.subarray(j * len, (j + 1) * len), r.op[x]];
-          depthReached = depth;
-          noteChecks(path, r.keys[x]);
-          if (depth < maxDepth) {
-            next.push(...path);
-            nextCount++;
-          }
-          if (visited.size >= maxStates) {
-            // exploreBfs stops right after this operation
-            full = true;
-            explored += j * ops.length + r.op[x] + 1;
-            break;
-          }
-        }
-      }
       if (!full) explored += count * ops.length;
       opts.onProgress?.({ depth, distinct: visited.size, explored, frontier: nextCount });
       frontier = { len: len + 1, count: nextCount, paths: Int32Array.from(next) };
