@@ -1,359 +1,117 @@
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { Writable } from 'node:stream';
-import { readLineChunks, streamOf } from '../lines.ts';
-import {
-  TraceInputError,
-  type Generation,
-  type PositionedEvent,
-  type TraceEvent,
-  type TraceHeader,
-} from '../events.ts';
-import { parseFtraceLine, type FtraceEventLine, type FtraceLine } from './parse.ts';
-import probes61 from './probes-6.1.json' with { type: 'json' };
-import probes612 from './probes-6.12.json' with { type: 'json' };
+import { streamOf } from '../lines.ts';
+import { TraceInputError, type Generation, type PositionedEvent, type TraceHeader } from '../events.ts';
+import type { TraceStream } from '../reader.ts';
+import { parseFtraceLine } from './parse.ts';
+import { PROBE_TABLES, detectGeneration, type ProbeTable } from './probes.ts';
+import { GeneralLines } from './general.ts';
+import { FastLines, KINDS, KIND_NONE, maxJsonBytes } from './fast-line.ts';
+import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
 
 /**
- * ftrace text -> trollcount events, on the fly, with the text's line numbers. Driven by data:
- * probes-<gen>.json maps each probe / tracepoint name to its event kind and its fetch-arg types
- * (x64 -> lowercase hex string, every other type -> number). The generation is detected from the
- * rmap probes (page_* -> 6.1, folio_* -> 6.12) unless given; lines are buffered only until then.
+ * ftrace text -> trollcount events, with the text's line numbers. Driven by data: probes-<gen>.json
+ * (probes.ts) maps each probe / tracepoint name to its event kind and its fetch-arg types. The
+ * generation is detected from the rmap probes (page_* -> 6.1, folio_* -> 6.12) unless given; the
+ * text is held only until then.
+ *
+ * Every line becomes JSON Lines bytes: the common shapes straight from the input bytes
+ * (fast-line.ts), any other line through parse.ts and its event object (general.ts) and
+ * JSON.stringify. `convertFile` writes those bytes; `openFtrace` (the checker's reader) parses them
+ * back, so checking an ftrace file and checking its conversion read exactly the same events.
+ *
+ * One thread: the conversion is sequential per line and cheap (no state crosses lines but the
+ * line number), and the output is written by the thread pool while the next region converts.
  */
 
-import type { TraceStream } from '../reader.ts';
+export { PROBE_TABLES, detectGeneration };
 export type { TraceStream };
 
-interface KprobeSpec {
-  readonly fn: string;
-  readonly ret: boolean;
-  readonly fields: Readonly<Record<string, string>>;
-}
+// ---- converting regions of lines ------------------------------------------------------------------
 
-interface ProbeTable {
-  readonly generation: Generation;
-  readonly geometry: { readonly pageSize: number; readonly pmdOrder: number };
-  readonly generationMarkers: readonly string[];
-  readonly kprobes: Readonly<Record<string, KprobeSpec>>;
-  readonly tracepoints: Readonly<Record<string, { readonly ev: string; readonly what?: string }>>;
-  readonly syscalls: readonly string[];
-}
+/** A growable output buffer. */
+class OutBuffer {
+  buf = Buffer.allocUnsafe(4 << 20);
+  pos = 0;
 
-export const PROBE_TABLES: Readonly<Record<Generation, ProbeTable>> = {
-  '6.1': probes61 as unknown as ProbeTable,
-  '6.12': probes612 as unknown as ProbeTable,
-};
-
-/** Which generation an event name proves, if any. */
-const MARKERS = new Map<string, Generation>();
-for (const gen of ['6.1', '6.12'] as const) for (const n of PROBE_TABLES[gen].generationMarkers) MARKERS.set(n, gen);
-
-export function detectGeneration(name: string): Generation | undefined {
-  return MARKERS.get(name);
-}
-
-const isDigit = (c: number): boolean => c >= 48 && c <= 57;
-/** A character of a kprobe location: not a space, not a parenthesis, not '<' (printable ASCII). */
-const isLocChar = (c: number): boolean => c > 32 && c < 127 && c !== 40 && c !== 41 && c !== 60;
-
-/** End (the ':') of `\d+\.\d+:` spanning exactly [at, sp), or -1. */
-function timestampEnd(text: string, at: number, sp: number): number {
-  let k = at;
-  while (k < sp && isDigit(text.charCodeAt(k))) k++;
-  if (k === at || text.charCodeAt(k) !== 46) return -1;
-  const f = ++k;
-  while (k < sp && isDigit(text.charCodeAt(k))) k++;
-  if (k === f || k !== sp - 1 || text.charCodeAt(k) !== 58) return -1;
-  return k;
-}
-
-/** [at, end) is 0x-hex or optionally negative decimal (parse.ts HEX_OR_DEC): 1 if it has upper-case hex digits, 0 if not, -1 if it is neither. */
-function hexOrDecUpper(text: string, at: number, end: number): number {
-  if (end <= at) return -1;
-  if (text.charCodeAt(at) === 48 && text.charCodeAt(at + 1) === 120) {
-    if (end - at < 3) return -1;
-    let upper = 0;
-    for (let k = at + 2; k < end; k++) {
-      const c = text.charCodeAt(k);
-      if ((c >= 65 && c <= 70)) upper = 1;
-      else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return -1;
-    }
-    return upper;
-  }
-  let k = at;
-  if (text.charCodeAt(k) === 45) k++;
-  if (k >= end) return -1;
-  for (; k < end; k++) if (!isDigit(text.charCodeAt(k))) return -1;
-  return 0;
-}
-
-const numberOrHex = (v: string): string | number => (v.startsWith('0x') || v.startsWith('-0x') ? v.toLowerCase() : Number(v));
-
-/** A converter bound to one generation's probe table. */
-export class FtraceConverter {
-  private readonly kprobes: Map<string, KprobeSpec>;
-  /** Per probe: field name -> true when the value stays a hex string. */
-  private readonly hexField = new Map<string, Map<string, boolean>>();
-
-  constructor(readonly table: ProbeTable) {
-    this.kprobes = new Map(Object.entries(table.kprobes));
-    for (const [name, spec] of this.kprobes) {
-      const m = new Map<string, boolean>();
-      for (const [f, t] of Object.entries(spec.fields)) m.set(f, t === 'x64');
-      this.hexField.set(name, m);
-    }
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
   }
 
-  /** Per probe, in the probe definition's order: field names, `"name":` and whether hex (the fast path). */
-  private readonly fastFields = new Map<string, { names: string[]; json: string[]; hex: boolean[] }>();
-  /** Per probe: `"ev":"kcall","fn":...` and, for return probes, `"ret":true`, as JSON. */
-  private readonly kcallHead = new Map<string, string>();
-  /** The event kind of the last line json() converted. */
-  lastKind = '';
+  putString(s: string): void {
+    this.ensure(3 * s.length);
+    this.pos += this.buf.write(s, this.pos);
+  }
 
-  private fastTable(name: string, spec: KprobeSpec): { names: string[]; json: string[]; hex: boolean[] } {
-    const names = Object.keys(spec.fields);
-    const t = { names, json: names.map((f) => JSON.stringify(f) + ':'), hex: names.map((f) => spec.fields[f] === 'x64') };
-    this.fastFields.set(name, t);
-    return t;
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** The lines of one file -> JSON Lines, with the line numbers and the counts of what was converted. */
+class RegionConverter {
+  /** Lines converted so far: the next region's first line is lines + 1. */
+  lines = 0;
+  events = 0;
+  readonly byKind: Record<string, number> = {};
+  private readonly fast: FastLines;
+  private readonly general: GeneralLines;
+
+  constructor(
+    readonly path: string,
+    table: ProbeTable,
+  ) {
+    this.fast = new FastLines(table);
+    this.general = new GeneralLines(table);
   }
 
   /**
-   * The JSON Lines text (with its newline) of one ftrace line's event, for the common shapes only:
-   * a kprobe of the probe table or a page_fault_user line, in the usual column layout. Gives
-   * exactly JSON.stringify(this.event(parseFtraceLine(text))) + '\n', without the objects in
-   * between; undefined for any other line (a comment, another event, an unusual layout, anything
-   * doubtful or wrong): the caller then takes the general path, which also words every error.
+   * The JSON lines of the events of `region` (whole lines) into `out`; with `at`, each event's
+   * line number is pushed to it. A bad line throws its TraceInputError with the lines before it
+   * converted.
    */
-  json(text: string): string | undefined {
-    const n = text.length;
-    let i = 0;
-    while (i < n && text.charCodeAt(i) === 32) i++;
-    const c0 = text.charCodeAt(i);
-    if (!(c0 > 32 && c0 < 127) || c0 === 35 /* # */) return undefined;
-    // comm-pid: the first '-' followed by a digit (the regexp's lazy comm, when the rest matches)
-    let dash = text.indexOf('-', i);
-    while (dash >= 0) {
-      const c = text.charCodeAt(dash + 1);
-      if (c >= 48 && c <= 57) break;
-      dash = text.indexOf('-', dash + 1);
-    }
-    if (dash < 0) return undefined;
-    const comm = text.slice(i, dash);
-    if (comm.indexOf('\u2028') >= 0 || comm.indexOf('\u2029') >= 0) return undefined; // not matched by '.'
-    let k = dash + 1;
-    const pidAt = k;
-    while (isDigit(text.charCodeAt(k))) k++;
-    if (k - pidAt > 15 || text.charCodeAt(k) !== 32) return undefined;
-    const pid = text.slice(pidAt, k);
-    while (text.charCodeAt(k) === 32) k++;
-    let tgid: string | undefined;
-    if (text.charCodeAt(k) === 40 /* ( */) {
-      k++;
-      while (text.charCodeAt(k) === 32) k++;
-      const t = k;
-      if (isDigit(text.charCodeAt(k))) {
-        while (isDigit(text.charCodeAt(k))) k++;
-        if (k - t > 15) return undefined;
-        tgid = text.slice(t, k);
-      } else {
-        while (text.charCodeAt(k) === 45) k++;
-        if (k === t) return undefined;
+  convert(region: Buffer, out: OutBuffer, at?: number[]): void {
+    const fast = this.fast;
+    const cr = region.indexOf(13) >= 0;
+    for (let s = 0; s < region.length; ) {
+      const e = lineEnd(region, s, cr);
+      const line = ++this.lines;
+      out.ensure(maxJsonBytes(e - s));
+      const p = fast.write(region, s, e, out.buf, out.pos);
+      if (p < 0) this.convertGeneral(region.toString('utf8', s, e), line, out, at);
+      else if (fast.kind !== KIND_NONE) {
+        out.pos = p;
+        this.count(KINDS[fast.kind]);
+        at?.push(line);
       }
-      if (text.charCodeAt(k) !== 41 /* ) */ || text.charCodeAt(k + 1) !== 32) return undefined;
-      k++;
-      while (text.charCodeAt(k) === 32) k++;
-    }
-    if (text.charCodeAt(k) !== 91 /* [ */) return undefined;
-    const cpuAt = ++k;
-    while (isDigit(text.charCodeAt(k))) k++;
-    if (k === cpuAt || k - cpuAt > 15 || text.charCodeAt(k) !== 93 /* ] */ || text.charCodeAt(k + 1) !== 32) return undefined;
-    const cpu = text.slice(cpuAt, k);
-    k++;
-    while (text.charCodeAt(k) === 32) k++;
-    // optional 4- or 5-character flags, then SECONDS.MICROS: and a space
-    let sp = text.indexOf(' ', k);
-    if (sp < 0) return undefined;
-    for (let j = k; j < sp; j++) {
-      const c = text.charCodeAt(j);
-      if (c <= 32 || c >= 127) return undefined;
-    }
-    let tsEnd = timestampEnd(text, k, sp);
-    if (tsEnd < 0) {
-      if (sp - k !== 4 && sp - k !== 5) return undefined;
-      k = sp;
-      while (text.charCodeAt(k) === 32) k++;
-      sp = text.indexOf(' ', k);
-      if (sp < 0) return undefined;
-      tsEnd = timestampEnd(text, k, sp);
-      if (tsEnd < 0) return undefined;
-    } else if (sp - k === 4 || sp - k === 5) return undefined; // could be read as flags: let the regexp decide
-    const ts = Number(text.slice(k, tsEnd));
-    if (!Number.isFinite(ts)) return undefined;
-    // the event name, then ':' and the payload
-    k = sp + 1;
-    const nameAt = k;
-    const c1 = text.charCodeAt(k);
-    if (!((c1 >= 65 && c1 <= 90) || (c1 >= 97 && c1 <= 122) || c1 === 95)) return undefined;
-    k++;
-    for (let c = text.charCodeAt(k); (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 46; c = text.charCodeAt(++k));
-    if (text.charCodeAt(k) !== 58 /* : */) return undefined;
-    const name = text.slice(nameAt, k);
-    let body = k + 1;
-    if (text.charCodeAt(body) === 32) body++;
-    const rec = `,"ts":${ts},"cpu":${Number(cpu)},"pid":${Number(pid)}${tgid === undefined ? '' : `,"tgid":${Number(tgid)}`},"comm":${JSON.stringify(comm)}}\n`;
-    if (text.charCodeAt(body) === 40 /* ( */) {
-      const spec = this.kprobes.get(name);
-      if (!spec) return undefined;
-      // (func+0x4/0x140) or (caller+0x1b/0x60 <- func)
-      let j = body + 1;
-      while (isLocChar(text.charCodeAt(j))) j++;
-      if (j === body + 1) return undefined;
-      let ret = false;
-      if (text.charCodeAt(j) === 32) {
-        if (text.charCodeAt(j + 1) !== 60 || text.charCodeAt(j + 2) !== 45 || text.charCodeAt(j + 3) !== 32) return undefined;
-        const f = j + 4;
-        j = f;
-        while (isLocChar(text.charCodeAt(j))) j++;
-        if (j === f) return undefined;
-        ret = true;
-      }
-      if (text.charCodeAt(j) !== 41 /* ) */) return undefined;
-      j++;
-      if (j < n && text.charCodeAt(j) !== 32) return undefined;
-      // name=value pairs in the probe definition's order (as the kernel prints them), each at most once
-      const t = this.fastFields.get(name) ?? this.fastTable(name, spec);
-      let f = 0;
-      let args = '';
-      while (j < n) {
-        while (j < n && text.charCodeAt(j) === 32) j++;
-        if (j >= n) break;
-        let end = text.indexOf(' ', j);
-        if (end < 0) end = n;
-        while (f < t.names.length && !(text.startsWith(t.names[f], j) && text.charCodeAt(j + t.names[f].length) === 61)) f++;
-        if (f === t.names.length) return undefined;
-        const eq = j + t.names[f].length;
-        if (eq >= end) return undefined;
-        const upper = hexOrDecUpper(text, eq + 1, end);
-        if (upper < 0) return undefined;
-        const value = text.slice(eq + 1, end);
-        if (args) args += ',';
-        if (t.hex[f]) args += t.json[f] + '"' + (upper ? value.toLowerCase() : value) + '"';
-        else {
-          const v = Number(value);
-          args += t.json[f] + (Number.isFinite(v) ? v : 'null');
-        }
-        f++;
-        j = end;
-      }
-      let head = this.kcallHead.get(name + (ret ? '|r' : ''));
-      if (head === undefined) {
-        head = `{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret || spec.ret ? ',"ret":true' : ''},"args":{`;
-        this.kcallHead.set(name + (ret ? '|r' : ''), head);
-      }
-      this.lastKind = 'kcall';
-      return head + args + '}' + rec;
-    }
-    if (name === 'page_fault_user') {
-      let address: string | undefined;
-      let ip: string | undefined;
-      let errorCode: string | undefined;
-      let j = body;
-      while (j < n) {
-        while (j < n && text.charCodeAt(j) === 32) j++;
-        if (j >= n) break;
-        let end = text.indexOf(' ', j);
-        if (end < 0) end = n;
-        const eq = text.indexOf('=', j);
-        if (eq <= j || eq > end) return undefined;
-        for (let q = eq + 1; q < end; q++) {
-          const c = text.charCodeAt(q);
-          if (c <= 32 || c >= 127 || c === 34 || c === 92) return undefined;
-        }
-        const key = text.slice(j, eq);
-        if (key === 'address') address = text.slice(eq + 1, end);
-        else if (key === 'ip') ip = text.slice(eq + 1, end);
-        else if (key === 'error_code') errorCode = text.slice(eq + 1, end);
-        j = end;
-      }
-      if (address === undefined || errorCode === undefined) return undefined;
-      this.lastKind = 'fault';
-      return `{"ev":"fault","address":"${address.toLowerCase()}"${ip === undefined ? '' : `,"ip":"${ip.toLowerCase()}"`},"errorCode":"${errorCode.toLowerCase()}"${rec}`;
-    }
-    return undefined;
-  }
-
-  /** One parsed line -> one event (every ftrace line is exactly one event). */
-  event(l: FtraceLine, file: string, line: number): TraceEvent {
-    if (l.kind === 'lost') return { ev: 'lost', count: l.count, cpu: l.cpu };
-    const rec = { ts: l.ts, cpu: l.cpu, pid: l.pid, tgid: l.tgid, comm: l.comm };
-    const p = l.payload;
-    switch (p.type) {
-      case 'kprobe': {
-        const spec = this.kprobes.get(l.name);
-        const hex = this.hexField.get(l.name);
-        const args: Record<string, string | number> = {};
-        for (const k in p.args) {
-          const v = p.args[k];
-          const isHex = hex?.get(k);
-          if (isHex === true) args[k] = v.toLowerCase();
-          else if (isHex === false) args[k] = Number(v);
-          else args[k] = numberOrHex(v);
-        }
-        const fn = spec?.fn ?? (p.ret ? p.func : l.name);
-        return p.ret || spec?.ret ? { ev: 'kcall', fn, ret: true, args, ...rec } : { ev: 'kcall', fn, args, ...rec };
-      }
-      case 'syscall-enter':
-        return { ev: 'syscall', name: p.syscall, phase: 'enter', args: p.args, ...rec };
-      case 'syscall-exit':
-        return { ev: 'syscall', name: p.syscall, phase: 'exit', ret: p.ret, ...rec };
-      case 'marker':
-        return markerEvent(p.text, rec, file, line);
-      case 'fields':
-        return this.tracepoint(l, p.fields, rec, file, line);
+      s = nextLineStart(region, e);
     }
   }
 
-  private tracepoint(l: FtraceEventLine, f: Record<string, string>, rec: object, file: string, line: number): TraceEvent {
-    if (l.name === 'page_fault_user') {
-      if (f.address === undefined || f.error_code === undefined)
-        throw new TraceInputError({ file, line }, 'expected page_fault_user: address=0x... ip=0x... error_code=0x...');
-      return { ev: 'fault', address: f.address.toLowerCase(), ip: f.ip?.toLowerCase(), errorCode: f.error_code.toLowerCase(), ...rec };
-    }
-    if (l.name === 'sched_process_fork') {
-      const childPid = Number(f.child_pid);
-      if (!Number.isInteger(childPid)) throw new TraceInputError({ file, line }, 'expected sched_process_fork: ... child_pid=N');
-      return { ev: 'sched', what: 'fork', childPid, ...rec };
-    }
-    if (l.name === 'sched_process_exit') return { ev: 'sched', what: 'exit', ...rec };
-    return { ev: 'tracepoint', name: l.name, fields: f, ...rec };
+  /** Any line through parse.ts and its event object: the rare shapes, and every error's wording. */
+  private convertGeneral(text: string, line: number, out: OutBuffer, at?: number[]): void {
+    const l = parseFtraceLine(text, this.path, line);
+    if (!l) return;
+    const event = this.general.event(l, this.path, line);
+    out.putString(JSON.stringify(event) + '\n');
+    this.count(event.ev);
+    at?.push(line);
+  }
+
+  private count(kind: string): void {
+    this.events++;
+    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
   }
 }
 
-const OBS = /^OBS pid=(\d+) va=(0x[0-9a-fA-F]+) pfn=(0x[0-9a-fA-F]+) present=([01]) kpagecount=(-?\d+) kpageflags=(0x[0-9a-fA-F]+)\s*$/;
-
-function markerEvent(text: string, rec: object, file: string, line: number): TraceEvent {
-  if (text.startsWith('STEP ')) return { ev: 'step', name: text.slice(5).trim(), ...rec };
-  if (text.startsWith('OBS ')) {
-    const m = OBS.exec(text);
-    if (!m)
-      throw new TraceInputError(
-        { file, line },
-        'expected `OBS pid=<pid> va=0x<hex> pfn=0x<hex> present=<0|1> kpagecount=<n> kpageflags=0x<hex>`',
-      );
-    return {
-      ev: 'obs',
-      ...rec,
-      pid: Number(m[1]),
-      va: m[2].toLowerCase(),
-      pfn: m[3].toLowerCase(),
-      present: m[4] === '1',
-      kpagecount: Number(m[5]),
-      kpageflags: m[6].toLowerCase(),
-    };
-  }
-  return { ev: 'marker', text, ...rec };
-}
+// ---- opening a file: the generation ------------------------------------------------------------------
 
 /** uname -r from the capture's .meta.json beside the trace, when there is one. */
 function releaseBeside(path: string): string | undefined {
@@ -367,84 +125,43 @@ function releaseBeside(path: string): string | undefined {
   }
 }
 
-/**
- * The lines of the file in chunks (traces/lines.ts readLineChunks, numbered here),
- * with every failure of the byte source (gzip stream cut short, corrupt gzip, a missing file, a
- * directory, I/O) turned into a TraceInputError at the line reached, as the JSON readers do:
- * never a raw zlib or fs error.
- */
-class FtraceLines {
-  /** Lines handed out so far: the next chunk's first line is lines + 1. */
-  lines = 0;
-  private readonly it: AsyncGenerator<string[]>;
-  constructor(readonly path: string) {
-    this.it = readLineChunks(path);
-  }
-
-  async next(): Promise<string[] | undefined> {
-    try {
-      const r = await this.it.next();
-      if (r.done) return undefined;
-      this.lines += r.value.length;
-      return r.value;
-    } catch (e) {
-      if (e instanceof TraceInputError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      const what =
-        err.code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(err.message)
-          ? 'gzip stream cut short (unexpected end of file): the trace is truncated'
-          : typeof err.code === 'string' && err.code.startsWith('Z_')
-            ? `corrupt gzip data (${err.message})`
-            : `cannot read the trace file: ${err.message}`;
-      throw new TraceInputError({ file: this.path, line: this.lines + 1, column: 1 }, what);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.it.return(undefined);
-  }
-}
-
-/** An ftrace file read up to its generation: the header, and where reading goes on. */
+/** An ftrace file read up to its generation. */
 interface OpenedFtrace {
   readonly path: string;
   readonly header: TraceHeader;
-  readonly conv: FtraceConverter;
-  readonly src: FtraceLines;
-  /** Lines parsed while looking for the generation, not yet converted. */
-  readonly pending: { l: FtraceLine; line: number }[];
-  /** The rest of the chunk the generation was found in: texts[from..], texts[0] is line `first`. */
-  readonly texts: string[];
-  readonly from: number;
-  readonly first: number;
-  readonly done: boolean;
+  readonly conv: RegionConverter;
+  readonly src: ByteRegions;
+  /** Copies of the regions read while looking for the generation, to convert first. */
+  readonly held: Buffer[];
 }
 
-/** Read ahead only until the generation is known (the first generation-specific rmap probe), unless `opts.generation`. */
-async function openFtraceLines(path: string, opts: { generation?: Generation }): Promise<OpenedFtrace> {
-  const src = new FtraceLines(path);
-  const pending: { l: FtraceLine; line: number }[] = [];
+/**
+ * Read ahead only until the generation is known (the first generation-specific rmap probe), unless
+ * `opts.generation`. The lines read meanwhile are parsed (a bad one throws here, before any output)
+ * and converted again once the probe table is known.
+ */
+async function openFtraceRegions(path: string, opts: { generation?: Generation }): Promise<OpenedFtrace> {
+  const src = new ByteRegions(path);
+  const held: Buffer[] = [];
   let generation = opts.generation;
-  let done = false;
-  let texts: string[] = [];
-  let from = 0;
-  let first = 1;
   try {
+    let lines = 0;
     search: while (generation === undefined) {
-      const chunk = await src.next();
-      if (!chunk) {
-        done = true;
-        break;
+      let region: Buffer | undefined;
+      try {
+        region = await src.next();
+      } catch (e) {
+        throw readError(e, path, lines + 1);
       }
-      texts = chunk;
-      first = src.lines - chunk.length + 1;
-      for (from = 0; from < texts.length; ) {
-        const line = first + from;
-        const l = parseFtraceLine(texts[from++], path, line);
-        if (!l) continue;
-        pending.push({ l, line });
-        if (l.kind === 'event') generation = detectGeneration(l.name);
+      if (!region) break;
+      held.push(Buffer.from(region)); // a copy: the reader reuses its buffer
+      const cr = region.indexOf(13) >= 0;
+      for (let s = 0; s < region.length; ) {
+        const e = lineEnd(region, s, cr);
+        const l = parseFtraceLine(region.toString('utf8', s, e), path, ++lines);
+        if (l?.kind === 'event') generation = detectGeneration(l.name);
         if (generation !== undefined) continue search;
+        s = nextLineStart(region, e);
       }
     }
     if (generation === undefined)
@@ -457,7 +174,6 @@ async function openFtraceLines(path: string, opts: { generation?: Generation }):
     throw e;
   }
   const table = PROBE_TABLES[generation];
-  const conv = new FtraceConverter(table);
   const release = releaseBeside(path);
   const header: TraceHeader = {
     format: 'trollcount-trace',
@@ -466,56 +182,136 @@ async function openFtraceLines(path: string, opts: { generation?: Generation }):
     geometry: { pageSize: table.geometry.pageSize, pmdOrder: table.geometry.pmdOrder },
     source: { kind: 'ftrace', description: path },
   };
-  return { path, header, conv, src, pending, texts, from, first, done };
+  return { path, header, conv: new RegionConverter(path, table), src, held };
 }
 
-/**
- * The events of an opened ftrace file in batches (one per chunk of lines). An error at a line is
- * thrown after the batch of the events before it.
- */
-async function* eventBatches(o: OpenedFtrace): AsyncGenerator<PositionedEvent[]> {
-  const { path, conv, src } = o;
-  const lines = (texts: string[], from: number, first: number, out: PositionedEvent[]): void => {
-    for (let i = from; i < texts.length; i++) {
-      const line = first + i;
-      const l = parseFtraceLine(texts[i], path, line);
-      if (l) out.push({ event: conv.event(l, path, line), at: { file: path, line } });
-    }
-  };
-  try {
-    let out: PositionedEvent[] = [];
+/** The regions of an opened file, the held ones first; a failure to read is a TraceInputError at the first line not read. */
+async function* regionsOf(o: OpenedFtrace): AsyncGenerator<Buffer> {
+  yield* o.held;
+  o.held.length = 0;
+  for (;;) {
+    let region: Buffer | undefined;
     try {
-      for (const p of o.pending) out.push({ event: conv.event(p.l, path, p.line), at: { file: path, line: p.line } });
-      o.pending.length = 0;
-      lines(o.texts, o.from, o.first, out);
+      region = await o.src.next();
     } catch (e) {
-      if (out.length) yield out;
-      throw e;
+      throw readError(e, o.path, o.conv.lines + 1);
     }
-    if (out.length) yield out;
-    if (o.done) return;
-    for (let chunk = await src.next(); chunk; chunk = await src.next()) {
-      out = [];
-      try {
-        lines(chunk, 0, src.lines - chunk.length + 1, out);
-      } catch (e) {
-        if (out.length) yield out;
-        throw e;
-      }
-      if (out.length) yield out;
-    }
-  } finally {
-    await src.close();
+    if (!region) return;
+    yield region;
   }
 }
 
+// ---- events: the checker's reader ------------------------------------------------------------------
+
 /**
- * Open an ftrace text file (optionally .gz) as a trace stream. Reads ahead only until the
- * generation is known (the first generation-specific rmap probe), unless `opts.generation`.
+ * Open an ftrace text file (optionally .gz) as a trace stream of the events its conversion holds:
+ * the JSON lines of each region parsed back, one batch per region. An error at a line is thrown
+ * after the batch of the events before it.
  */
 export async function openFtrace(path: string, opts: { generation?: Generation } = {}): Promise<TraceStream> {
-  const o = await openFtraceLines(path, opts);
+  const o = await openFtraceRegions(path, opts);
   return streamOf(path, o.header, eventBatches(o));
+}
+
+async function* eventBatches(o: OpenedFtrace): AsyncGenerator<PositionedEvent[]> {
+  const out = new OutBuffer();
+  const lines: number[] = [];
+  try {
+    for await (const region of regionsOf(o)) {
+      out.pos = 0;
+      lines.length = 0;
+      let failure: unknown;
+      try {
+        o.conv.convert(region, out, lines);
+      } catch (e) {
+        failure = e;
+      }
+      const batch = parseJsonLines(out, lines, o.path);
+      if (batch.length) yield batch;
+      if (failure !== undefined) throw failure;
+    }
+  } finally {
+    await o.src.close();
+  }
+}
+
+/** The events of the JSON lines in `out`, the i-th from line lines[i]. */
+function parseJsonLines(out: OutBuffer, lines: readonly number[], file: string): PositionedEvent[] {
+  const text = out.buf.toString('utf8', 0, out.pos);
+  const batch: PositionedEvent[] = new Array(lines.length);
+  for (let i = 0, from = 0; i < lines.length; i++) {
+    const nl = text.indexOf('\n', from);
+    batch[i] = { event: JSON.parse(text.slice(from, nl)), at: { file, line: lines[i] } };
+    from = nl + 1;
+  }
+  return batch;
+}
+
+// ---- JSON Lines files ------------------------------------------------------------------------------
+
+interface JsonlSink {
+  /** Take `bytes`; they may still be read until the next write() or close() has resolved. */
+  write(bytes: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A plain file: a write goes to the thread pool and is awaited by the next call, so the next region
+ * converts while this one is written (the caller alternates two buffers).
+ */
+class FileSink implements JsonlSink {
+  private pending: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  private constructor(private readonly fh: FileHandle) {}
+
+  static async open(path: string): Promise<FileSink> {
+    return new FileSink(await open(path, 'w'));
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    await this.settle();
+    this.pending = writeAll(this.fh, bytes).catch((e: unknown) => {
+      this.failure = e;
+    });
+  }
+
+  private async settle(): Promise<void> {
+    await this.pending;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.settle();
+    } finally {
+      await this.fh.close();
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Buffer): Promise<void> {
+  for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+}
+
+/** A .gz file: each write is copied into the gzip stream. */
+class GzipSink implements JsonlSink {
+  private readonly gz = createGzip();
+  private readonly done: Promise<void>;
+
+  constructor(path: string) {
+    this.done = pipeline(this.gz, createWriteStream(path));
+    this.done.catch(() => {}); // surfaced by write() and close()
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    if (!this.gz.write(Buffer.from(bytes))) await Promise.race([once(this.gz, 'drain'), this.done]);
+  }
+
+  async close(): Promise<void> {
+    this.gz.end();
+    await this.done;
+  }
 }
 
 export interface ConvertSummary {
@@ -524,62 +320,37 @@ export interface ConvertSummary {
   readonly byKind: Record<string, number>;
 }
 
-async function write(out: Writable, s: string): Promise<void> {
-  if (!out.write(s)) await once(out, 'drain');
-}
-
 /**
  * `trollcount convert`: ftrace text -> JSON Lines (a header line, then one event per line); gzip if
- * output ends in .gz. The common lines (kprobes, page faults) are formatted straight from the text
- * (FtraceConverter.json()), the others through their event object and JSON.stringify; the output
- * is written once per chunk of input lines. An error at a line is thrown after the lines before
- * it are written.
+ * output ends in .gz. The output is written once per region of input lines. An error at a line is
+ * thrown after the lines before it are written.
  */
 export async function convertFile(input: string, output: string, opts: { generation?: Generation } = {}): Promise<ConvertSummary> {
-  const o = await openFtraceLines(input, opts);
-  const { conv, src } = o;
-  const file = createWriteStream(output);
-  const out: Writable = output.endsWith('.gz') ? createGzip() : file;
-  if (out !== file) out.pipe(file);
-  const byKind: Record<string, number> = {};
-  let events = 0;
-  let text = JSON.stringify(o.header) + '\n';
-  const general = (e: TraceEvent): void => {
-    events++;
-    byKind[e.ev] = (byKind[e.ev] ?? 0) + 1;
-    text += JSON.stringify(e) + '\n';
-  };
-  const lines = (texts: string[], from: number, first: number): void => {
-    for (let i = from; i < texts.length; i++) {
-      const t = texts[i];
-      const j = conv.json(t);
-      if (j !== undefined) {
-        events++;
-        byKind[conv.lastKind] = (byKind[conv.lastKind] ?? 0) + 1;
-        text += j;
-        continue;
-      }
-      const l = parseFtraceLine(t, input, first + i);
-      if (l) general(conv.event(l, input, first + i));
-    }
-  };
+  const o = await openFtraceRegions(input, opts);
+  let sink: JsonlSink | undefined;
   try {
+    sink = output.endsWith('.gz') ? new GzipSink(output) : await FileSink.open(output);
+    let out = new OutBuffer();
+    let spare = new OutBuffer();
+    out.putString(JSON.stringify(o.header) + '\n');
     try {
-      for (const p of o.pending) general(conv.event(p.l, input, p.line));
-      lines(o.texts, o.from, o.first);
-      if (!o.done) for (let chunk = await src.next(); chunk; chunk = await src.next()) {
-        lines(chunk, 0, src.lines - chunk.length + 1);
-        await write(out, text);
-        text = '';
+      for await (const region of regionsOf(o)) {
+        try {
+          o.conv.convert(region, out);
+        } finally {
+          await sink.write(out.bytes());
+          [out, spare] = [spare, out];
+          out.pos = 0;
+        }
       }
     } finally {
-      await write(out, text);
-      text = '';
+      if (out.pos > 0) await sink.write(out.bytes()); // the header, when no region came
     }
+    await sink.close();
+    sink = undefined;
   } finally {
-    await src.close();
+    await o.src.close();
+    await sink?.close().catch(() => {}); // after a failure: the failure is what is thrown
   }
-  out.end();
-  await once(file, 'close');
-  return { generation: o.header.kernel.generation, events, byKind };
+  return { generation: o.header.kernel.generation, events: o.conv.events, byKind: o.conv.byKind };
 }

@@ -1,5 +1,5 @@
 import type { TraceEvent } from '../events.ts';
-import { PROBE_TABLES } from './convert.ts';
+import { PROBE_TABLES } from './probes.ts';
 
 /**
  * trollcount events -> ftrace `trace` text, the inverse of parse.ts + convert.ts: the line format

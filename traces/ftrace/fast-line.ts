@@ -1,0 +1,690 @@
+import type { KprobeSpec, ProbeTable } from './probes.ts';
+
+/**
+ * The common ftrace lines straight from bytes to their JSON Lines bytes: kprobes of the probe
+ * table, page_fault_user, sched_process_fork/exit and syscall entry/exit, in the usual column
+ * layout, with printable ASCII comms. No string, regexp or object per line: the columns are
+ * located in the input bytes and copied (or normalised) into the output buffer.
+ *
+ * write() gives exactly the bytes of JSON.stringify(conv.event(parseFtraceLine(text))) + '\n' (the
+ * general path, convert.ts) for every line it takes, and declines (-1) every other line: a LOST
+ * line, a marker, another tracepoint, an unusual layout, anything doubtful or wrong. The general
+ * path then decides, and words every error with its file:line:column. Declining is always safe;
+ * taking a line the general path would read differently is the bug to avoid, so each test here
+ * mirrors a rule of parse.ts (named beside it) and is stricter where in doubt.
+ */
+
+// ---- bytes ---------------------------------------------------------------------------------------
+
+const SPACE = 32;
+const QUOTE = 34;
+const LPAREN = 40;
+const RPAREN = 41;
+const COMMA = 44;
+const DASH = 45;
+const DOT = 46;
+const COLON = 58;
+const EQUALS = 61;
+const LBRACKET = 91;
+const BACKSLASH = 92;
+const RBRACKET = 93;
+const ZERO = 48;
+const LOWER_X = 120;
+
+// Out-of-range reads give undefined, and a line ends at '\n', '\r' or the region's end: every class
+// below is false there, so a scan by class stops at the line's end without a bounds test.
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isHexDigit = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+/** Printable ASCII other than space. */
+const isGraph = (c: number): boolean => c > 32 && c < 127;
+/** parse.ts NAME: [A-Za-z_][\w.]* */
+const isNameStart = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const isNameChar = (c: number): boolean => isNameStart(c) || isDigit(c) || c === DOT;
+/** A character of a kprobe location: not a space, not a parenthesis, not '<'. */
+const isLocChar = (c: number): boolean => isGraph(c) && c !== LPAREN && c !== RPAREN && c !== 60;
+/** A byte JSON.stringify copies as it is: printable ASCII other than '"' and '\'. */
+const isJsonPlain = (c: number): boolean => c >= 32 && c < 127 && c !== QUOTE && c !== BACKSLASH;
+/** Per byte: the lowercase hex digit, or 0 for a byte that is no hex digit. */
+const HEX_LOWER = new Uint8Array(256);
+for (const c of '0123456789abcdef') HEX_LOWER[c.charCodeAt(0)] = HEX_LOWER[c.toUpperCase().charCodeAt(0)] = c.charCodeAt(0);
+/** ASCII toLowerCase(). */
+const lower = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
+
+const ascii = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+
+/** The text of src[at, end) (ASCII), for the rare values handed to Number(). */
+function latin1(src: Uint8Array, at: number, end: number): string {
+  let s = '';
+  for (let k = at; k < end; k++) s += String.fromCharCode(src[k]);
+  return s;
+}
+
+function put(dst: Uint8Array, pos: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) dst[pos++] = bytes[i];
+  return pos;
+}
+
+function copy(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  while (at < end) dst[pos++] = src[at++];
+  return pos;
+}
+
+function copyLower(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  while (at < end) dst[pos++] = lower(src[at++]);
+  return pos;
+}
+
+function putString(dst: Uint8Array, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) dst[pos++] = s.charCodeAt(i);
+  return pos;
+}
+
+/** The digits [at, end) without leading zeros ("0" stays): the text of Number(digits) when there are at most 15. */
+function copyInteger(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  while (at < end - 1 && src[at] === ZERO) at++;
+  return copy(dst, pos, src, at, end);
+}
+
+/** src[at, end) equals `bytes`. */
+function equals(src: Uint8Array, at: number, end: number, bytes: Uint8Array): boolean {
+  if (end - at !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (src[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/**
+ * [at, end) is an integer whose JS Number prints as the same text: an optional '-', then at most
+ * 15 digits without a leading zero (or "0" alone). Then copying it is Number() and back.
+ */
+function isPlainInteger(src: Uint8Array, at: number, end: number): boolean {
+  const d = src[at] === DASH ? at + 1 : at;
+  if (d >= end || end - d > 15) return false;
+  if (src[d] === ZERO) return end - d === 1 && d === at; // "0", but not "-0" (prints "0") nor "007"
+  for (let k = d; k < end; k++) if (!isDigit(src[k])) return false;
+  return true;
+}
+
+/** Number(text) as JSON (JSON.stringify of NaN or an infinity is null): the rare numbers not copied as they are. */
+function putNumberOf(dst: Uint8Array, pos: number, text: string): number {
+  const v = Number(text);
+  return putString(dst, pos, Number.isFinite(v) ? String(v) : 'null');
+}
+
+/** The non-negative integer v (below 2^53) in decimal. */
+function putUint(dst: Uint8Array, pos: number, v: number): number {
+  let digits = 1;
+  for (let p = 10; p <= v; p *= 10) digits++;
+  for (let i = pos + digits - 1; i >= pos; i--) {
+    dst[i] = ZERO + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return pos + digits;
+}
+
+// ---- the probe table, as bytes ---------------------------------------------------------------------
+
+const SHAPE_KPROBE = 1;
+const SHAPE_FAULT = 2;
+const SHAPE_FORK = 3;
+const SHAPE_EXIT = 4;
+
+/** A kprobe's fetch-args in the probe definition's order (the order the kernel prints them). */
+class ProbeFields {
+  /** `name` of each field, to match `name=` in the text and to write `"name":`. */
+  readonly names: Uint8Array[];
+  /** The value stays a lowercase hex string (x64); otherwise it becomes a number. */
+  readonly hex: boolean[];
+  /** `{"ev":"kcall","fn":...,"args":{` without and with `"ret":true` (the text says `<-`, or the probe is a return probe). */
+  readonly head: Uint8Array;
+  readonly headRet: Uint8Array;
+
+  constructor(spec: KprobeSpec) {
+    const fields = Object.keys(spec.fields);
+    // written as `"name":`, which is JSON.stringify(name) for these names only
+    for (const f of fields) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f)) throw new Error(`probe field name ${JSON.stringify(f)} is not an identifier`);
+    this.names = fields.map(ascii);
+    this.hex = fields.map((f) => spec.fields[f] === 'x64');
+    const head = (ret: boolean): Uint8Array => ascii(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
+    this.head = head(spec.ret);
+    this.headRet = head(true);
+  }
+}
+
+class NameEntry {
+  constructor(
+    readonly name: Uint8Array,
+    readonly shape: number,
+    readonly probe: ProbeFields | undefined,
+  ) {}
+}
+
+/** The hash of an event name, as write() computes it while reading the name. */
+function hashName(bytes: Uint8Array, at: number, end: number): number {
+  let h = 0;
+  for (let k = at; k < end; k++) h = (Math.imul(h, 31) + bytes[k]) | 0;
+  return h;
+}
+
+const TAIL_TS = ascii(',"ts":');
+const TAIL_CPU = ascii(',"cpu":');
+const TAIL_PID = ascii(',"pid":');
+const TAIL_TGID = ascii(',"tgid":');
+const TAIL_COMM = ascii(',"comm":"');
+const FAULT_ADDRESS = ascii('{"ev":"fault","address":"');
+const FAULT_IP = ascii('","ip":"');
+const FAULT_ERROR_CODE = ascii('","errorCode":"');
+const SCHED_FORK = ascii('{"ev":"sched","what":"fork","childPid":');
+const SCHED_EXIT = ascii('{"ev":"sched","what":"exit"');
+const SYSCALL_NAME = ascii('{"ev":"syscall","name":"');
+const SYSCALL_ENTER = ascii('","phase":"enter","args":{');
+const SYSCALL_EXIT = ascii('","phase":"exit","ret":"0x');
+const ADDRESS = ascii('address');
+const IP = ascii('ip');
+const ERROR_CODE = ascii('error_code');
+const CHILD_PID = ascii('child_pid');
+const PROTO = ascii('__proto__');
+/** Syscalls have at most 6 arguments; more goes the general way. */
+const MAX_SYSCALL_ARGS = 8;
+
+/** Event kinds write() produces, for the caller's counts (KINDS[kind] is the `ev`). */
+export const KIND_NONE = 0;
+const KIND_KCALL = 1;
+const KIND_FAULT = 2;
+const KIND_SYSCALL = 3;
+const KIND_SCHED = 4;
+export const KINDS = ['', 'kcall', 'fault', 'syscall', 'sched'] as const;
+
+/**
+ * The bytes an output line can take beyond its input line's, at most: JSON keys and quotes add
+ * less than twice a field's text, numbers never grow past 24 characters, the record adds its keys.
+ */
+export const maxJsonBytes = (lineBytes: number): number => 3 * lineBytes + 512;
+
+export class FastLines {
+  /** The kind of the last line write() took (KINDS), KIND_NONE for a comment or a blank line. */
+  kind = KIND_NONE;
+
+  private readonly byHash = new Map<number, NameEntry[]>();
+
+  // the record columns of the line being written, as [at, end) offsets into its bytes
+  private commAt = 0;
+  private commEnd = 0;
+  private pidAt = 0;
+  private pidEnd = 0;
+  /** -1 when the TGID column is absent or unknown (`(-------)`). */
+  private tgidAt = -1;
+  private tgidEnd = 0;
+  private cpuAt = 0;
+  private cpuEnd = 0;
+  private tsAt = 0;
+  /** The ':' after the timestamp. */
+  private tsEnd = 0;
+  /** The syscall argument names seen so far on the line, to decline a repeated one. */
+  private readonly keyAt = new Int32Array(MAX_SYSCALL_ARGS);
+  private readonly keyEnd = new Int32Array(MAX_SYSCALL_ARGS);
+
+  constructor(table: ProbeTable) {
+    for (const [name, spec] of Object.entries(table.kprobes)) this.add(name, SHAPE_KPROBE, new ProbeFields(spec));
+    this.add('page_fault_user', SHAPE_FAULT);
+    this.add('sched_process_fork', SHAPE_FORK);
+    this.add('sched_process_exit', SHAPE_EXIT);
+  }
+
+  private add(name: string, shape: number, probe?: ProbeFields): void {
+    const bytes = ascii(name);
+    const h = hashName(bytes, 0, bytes.length);
+    const list = this.byHash.get(h) ?? [];
+    list.push(new NameEntry(bytes, shape, probe));
+    this.byHash.set(h, list);
+  }
+
+  private lookup(h: number, src: Uint8Array, at: number, end: number): NameEntry | undefined {
+    const list = this.byHash.get(h);
+    if (list) for (const e of list) if (equals(src, at, end, e.name)) return e;
+    return undefined;
+  }
+
+  /**
+   * Write the JSON line (with its '\n') of the line src[at, end) (without its break) at dst[pos],
+   * which has maxJsonBytes(end - at) bytes of room. Returns the position after what was written
+   * (pos itself for a comment or a blank line), or -1 to leave the line to the general path.
+   */
+  write(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    this.kind = KIND_NONE;
+    // parse.ts: a '#' comment or an empty line is no event
+    if (at === end || src[at] === 35 /* # */) return pos;
+    const nameAt = this.recordColumns(src, at, end);
+    if (nameAt < 0) return -1;
+    // the event name, hashed on the way (parse.ts NAME)
+    if (!isNameStart(src[nameAt])) return -1;
+    let h = src[nameAt];
+    let k = nameAt + 1;
+    for (let c = src[k]; isNameChar(c); c = src[++k]) h = (Math.imul(h, 31) + c) | 0;
+    const nameEnd = k;
+    let p: number;
+    if (src[k] === COLON) {
+      // parse.ts parsePayload: `name: payload`, one optional space
+      let body = k + 1;
+      if (src[body] === SPACE) body++;
+      const entry = this.lookup(h, src, nameAt, nameEnd);
+      if (!entry) return -1;
+      if (src[body] === LPAREN) {
+        if (entry.shape !== SHAPE_KPROBE) return -1;
+        p = this.kprobe(entry.probe!, src, body, end, dst, pos);
+        this.kind = KIND_KCALL;
+      } else if (entry.shape === SHAPE_FAULT) {
+        p = this.fault(src, body, end, dst, pos);
+        this.kind = KIND_FAULT;
+      } else if (entry.shape === SHAPE_FORK || entry.shape === SHAPE_EXIT) {
+        p = this.sched(entry.shape === SHAPE_FORK, src, body, end, dst, pos);
+        this.kind = KIND_SCHED;
+      } else return -1;
+    } else if (nameEnd - nameAt >= 4 && src[nameAt] === 115 && src[nameAt + 1] === 121 && src[nameAt + 2] === 115 && src[nameAt + 3] === 95 /* sys_ */) {
+      // parse.ts: `sys_NAME(args)` or `sys_NAME -> 0xRET`
+      pos = put(dst, pos, SYSCALL_NAME);
+      pos = copy(dst, pos, src, nameAt + 4, nameEnd);
+      if (src[k] === LPAREN) p = this.syscallEnter(src, k, end, dst, pos);
+      else p = this.syscallExit(src, k, end, dst, pos);
+      this.kind = KIND_SYSCALL;
+    } else return -1;
+    return p < 0 ? -1 : this.record(src, dst, p);
+  }
+
+  /**
+   * ` comm-pid (tgid) [cpu] flags seconds.micros: ` (parse.ts EVENT_PREFIX) in its usual layout:
+   * records where the columns are and returns where the event name starts, or -1.
+   */
+  private recordColumns(src: Uint8Array, at: number, end: number): number {
+    let i = at;
+    while (src[i] === SPACE) i++;
+    const c0 = src[i];
+    if (!isGraph(c0) || c0 === 35 /* # */) return -1;
+    // comm-pid: the first '-' followed by a digit (the regexp's lazy comm, when the rest matches);
+    // the comm must be text JSON.stringify copies as it is
+    let dash = i;
+    for (;;) {
+      const c = src[dash];
+      if (c === DASH && isDigit(src[dash + 1])) break;
+      if (!isJsonPlain(c) || dash >= end) return -1;
+      dash++;
+    }
+    this.commAt = i;
+    this.commEnd = dash;
+    let k = dash + 1;
+    this.pidAt = k;
+    while (isDigit(src[k])) k++;
+    if (k - this.pidAt > 15 || src[k] !== SPACE) return -1;
+    this.pidEnd = k;
+    while (src[k] === SPACE) k++;
+    // an optional `(  tgid)` or `(-------)`
+    this.tgidAt = -1;
+    if (src[k] === LPAREN) {
+      k++;
+      while (src[k] === SPACE) k++;
+      const t = k;
+      if (isDigit(src[k])) {
+        while (isDigit(src[k])) k++;
+        if (k - t > 15) return -1;
+        this.tgidAt = t;
+        this.tgidEnd = k;
+      } else {
+        while (src[k] === DASH) k++;
+        if (k === t) return -1;
+      }
+      if (src[k] !== RPAREN || src[k + 1] !== SPACE) return -1;
+      k++;
+      while (src[k] === SPACE) k++;
+    }
+    // [cpu]
+    if (src[k] !== LBRACKET) return -1;
+    const cpuAt = ++k;
+    while (isDigit(src[k])) k++;
+    if (k === cpuAt || k - cpuAt > 15 || src[k] !== RBRACKET || src[k + 1] !== SPACE) return -1;
+    this.cpuAt = cpuAt;
+    this.cpuEnd = k;
+    k++;
+    while (src[k] === SPACE) k++;
+    // an optional 4- or 5-character flags token, then `SECONDS.MICROS:` and one space
+    let sp = k;
+    while (isGraph(src[sp])) sp++;
+    if (src[sp] !== SPACE) return -1;
+    let tsEnd = timestampEnd(src, k, sp);
+    if (tsEnd < 0) {
+      if (sp - k !== 4 && sp - k !== 5) return -1;
+      k = sp;
+      while (src[k] === SPACE) k++;
+      sp = k;
+      while (isGraph(src[sp])) sp++;
+      if (src[sp] !== SPACE) return -1;
+      tsEnd = timestampEnd(src, k, sp);
+      if (tsEnd < 0) return -1;
+    } else if (sp - k === 4 || sp - k === 5) return -1; // could be read as flags: let the regexp decide
+    this.tsAt = k;
+    this.tsEnd = tsEnd;
+    return sp + 1;
+  }
+
+  /** `,"ts":..,"cpu":..,"pid":..,"tgid":..,"comm":".."}` and the newline; -1 if the timestamp is no finite number. */
+  private record(src: Uint8Array, dst: Uint8Array, pos: number): number {
+    pos = put(dst, pos, TAIL_TS);
+    pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
+    if (pos < 0) return -1;
+    pos = put(dst, pos, TAIL_CPU);
+    pos = copyInteger(dst, pos, src, this.cpuAt, this.cpuEnd);
+    pos = put(dst, pos, TAIL_PID);
+    pos = copyInteger(dst, pos, src, this.pidAt, this.pidEnd);
+    if (this.tgidAt >= 0) {
+      pos = put(dst, pos, TAIL_TGID);
+      pos = copyInteger(dst, pos, src, this.tgidAt, this.tgidEnd);
+    }
+    pos = put(dst, pos, TAIL_COMM);
+    pos = copy(dst, pos, src, this.commAt, this.commEnd);
+    dst[pos++] = QUOTE;
+    dst[pos++] = 125; // }
+    dst[pos++] = 10;
+    return pos;
+  }
+
+  /**
+   * `(func+0x4/0x140) name=value ...` or `(caller+0x1b/0x60 <- func) ...` at src[at] (the '('):
+   * the kcall up to its args' closing brace. The fields must come in the probe definition's order,
+   * each at most once, with numeric values (parse.ts parseKprobe, parseFields strict).
+   */
+  private kprobe(probe: ProbeFields, src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    let j = at + 1;
+    while (isLocChar(src[j])) j++;
+    if (j === at + 1) return -1;
+    let ret = false;
+    if (src[j] === SPACE) {
+      if (src[j + 1] !== 60 /* < */ || src[j + 2] !== DASH || src[j + 3] !== SPACE) return -1;
+      const f = j + 4;
+      j = f;
+      while (isLocChar(src[j])) j++;
+      if (j === f) return -1;
+      ret = true;
+    }
+    if (src[j] !== RPAREN) return -1;
+    j++;
+    if (j < end && src[j] !== SPACE) return -1;
+    pos = put(dst, pos, ret ? probe.headRet : probe.head);
+    const { names, hex } = probe;
+    const argsAt = pos;
+    let f = 0;
+    for (;;) {
+      while (src[j] === SPACE) j++;
+      if (j >= end) break;
+      if (pos > argsAt) dst[pos++] = COMMA;
+      // the next of the probe's fields, in order, that starts here: `name=` becomes `"name":`
+      if (f === names.length) return -1;
+      let name = names[f];
+      while (!this.putKey(dst, pos, src, j, name)) {
+        if (++f === names.length) return -1;
+        name = names[f];
+      }
+      pos += name.length + 3;
+      const v = j + name.length + 1;
+      pos = hex[f] ? this.putHexString(dst, pos, src, v) : this.putNumber(dst, pos, src, v);
+      // the value runs to the next space
+      j = this.valueEnd;
+      if (pos < 0 || (j < end && src[j] !== SPACE)) return -1;
+      f++;
+    }
+    dst[pos++] = 125; // }
+    return pos;
+  }
+
+  /** `"name":` at dst[pos] if src[at] starts `name=`; false if not (what it wrote is then overwritten). */
+  private putKey(dst: Uint8Array, pos: number, src: Uint8Array, at: number, name: Uint8Array): boolean {
+    const n = name.length;
+    if (src[at + n] !== EQUALS) return false;
+    dst[pos++] = QUOTE;
+    for (let i = 0; i < n; i++) {
+      const c = name[i];
+      if (src[at + i] !== c) return false;
+      dst[pos++] = c;
+    }
+    dst[pos++] = QUOTE;
+    dst[pos] = COLON;
+    return true;
+  }
+
+  /** Where the value the last putHexString() or putNumber() read ends. */
+  private valueEnd = 0;
+
+  /**
+   * A fetch-arg of an x64 field at src[at]: `"0x..."` lowercase, or a decimal as printed, in quotes;
+   * -1 unless it is 0x-hex or an optionally negative decimal (parse.ts HEX_OR_DEC).
+   */
+  private putHexString(dst: Uint8Array, pos: number, src: Uint8Array, at: number): number {
+    dst[pos++] = QUOTE;
+    let k = at;
+    if (src[at] === ZERO && src[at + 1] === LOWER_X) {
+      dst[pos++] = ZERO;
+      dst[pos++] = LOWER_X;
+      k += 2;
+      for (let c = HEX_LOWER[src[k]]; c > 0; c = HEX_LOWER[src[++k]]) dst[pos++] = c;
+      if (k === at + 2) return -1;
+    } else {
+      if (src[k] === DASH) dst[pos++] = src[k++];
+      const d = k;
+      while (isDigit(src[k])) dst[pos++] = src[k++];
+      if (k === d) return -1;
+    }
+    dst[pos++] = QUOTE;
+    this.valueEnd = k;
+    return pos;
+  }
+
+  /**
+   * A fetch-arg of any other field at src[at], as Number(text) in JSON; -1 unless 0x-hex or an
+   * optionally negative decimal. Plain integers are copied, hex up to 13 digits (exact) is converted here.
+   */
+  private putNumber(dst: Uint8Array, pos: number, src: Uint8Array, at: number): number {
+    let k = at;
+    if (src[at] === ZERO && src[at + 1] === LOWER_X) {
+      k += 2;
+      let v = 0;
+      for (let c = HEX_LOWER[src[k]]; c > 0; c = HEX_LOWER[src[++k]]) v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+      this.valueEnd = k;
+      if (k === at + 2) return -1;
+      return k - at - 2 <= 13 ? putUint(dst, pos, v) : putNumberOf(dst, pos, latin1(src, at, k));
+    }
+    if (src[k] === DASH) k++;
+    const d = k;
+    while (isDigit(src[k])) k++;
+    this.valueEnd = k;
+    if (k === d) return -1;
+    if (isPlainInteger(src, at, k)) return copy(dst, pos, src, at, k);
+    return putNumberOf(dst, pos, latin1(src, at, k));
+  }
+
+  /** `address=0x.. ip=0x.. error_code=0x..` (convert.ts tracepoint(): page_fault_user). */
+  private fault(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    let addressAt = -1;
+    let addressEnd = 0;
+    let ipAt = -1;
+    let ipEnd = 0;
+    let errorAt = -1;
+    let errorEnd = 0;
+    let j = at;
+    while (j < end) {
+      while (src[j] === SPACE) j++;
+      if (j >= end) break;
+      // key=value, the value printable and free of what JSON escapes
+      let eq = j;
+      while (eq < end && src[eq] !== EQUALS && src[eq] !== SPACE) eq++;
+      if (src[eq] !== EQUALS || eq === j) return -1;
+      let e = eq + 1;
+      for (let c = src[e]; c !== SPACE && e < end; c = src[++e]) if (!isGraph(c) || c === QUOTE || c === BACKSLASH) return -1;
+      if (equals(src, j, eq, ADDRESS)) {
+        addressAt = eq + 1;
+        addressEnd = e;
+      } else if (equals(src, j, eq, IP)) {
+        ipAt = eq + 1;
+        ipEnd = e;
+      } else if (equals(src, j, eq, ERROR_CODE)) {
+        errorAt = eq + 1;
+        errorEnd = e;
+      }
+      j = e;
+    }
+    if (addressAt < 0 || errorAt < 0) return -1;
+    pos = put(dst, pos, FAULT_ADDRESS);
+    pos = copyLower(dst, pos, src, addressAt, addressEnd);
+    if (ipAt >= 0) {
+      pos = put(dst, pos, FAULT_IP);
+      pos = copyLower(dst, pos, src, ipAt, ipEnd);
+    }
+    pos = put(dst, pos, FAULT_ERROR_CODE);
+    pos = copyLower(dst, pos, src, errorAt, errorEnd);
+    dst[pos++] = QUOTE;
+    return pos;
+  }
+
+  /**
+   * `comm=.. pid=.. child_comm=.. child_pid=N` or `comm=.. pid=.. prio=..` (parse.ts parseFields:
+   * a token without '=' continues the previous value; convert.ts tracepoint(): child_pid an integer).
+   */
+  private sched(fork: boolean, src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    let childAt = -1;
+    let childEnd = 0;
+    /** The previous field: 0 none yet, 1 child_pid, 2 another. */
+    let last = 0;
+    let j = at;
+    while (j < end) {
+      while (src[j] === SPACE) j++;
+      if (j >= end) break;
+      let e = j;
+      while (e < end && src[e] !== SPACE) e++;
+      let eq = j;
+      while (eq < e && src[eq] !== EQUALS) eq++;
+      if (eq === e) {
+        // a continuation: an error without a previous field, a non-number child_pid after it
+        if (last !== 2) return -1;
+      } else {
+        if (eq === j) return -1;
+        last = 2;
+        if (equals(src, j, eq, CHILD_PID)) {
+          childAt = eq + 1;
+          childEnd = e;
+          last = 1;
+        }
+      }
+      j = e;
+    }
+    if (!fork) return put(dst, pos, SCHED_EXIT);
+    if (childAt < 0 || !isPlainInteger(src, childAt, childEnd)) return -1;
+    pos = put(dst, pos, SCHED_FORK);
+    return copy(dst, pos, src, childAt, childEnd);
+  }
+
+  /**
+   * `(name: hex, name: hex)` at src[at] (the '('), after `{"ev":"syscall","name":"NAME` is written
+   * (parse.ts parseSyscallArgs: values become 0x-prefixed lowercase hex without leading zeros). The
+   * names must be distinct identifiers (an object's key order and __proto__ are then no concern).
+   */
+  private syscallEnter(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    // the last ')' of the line closes the arguments; what follows it is ignored
+    let close = end - 1;
+    while (close > at && src[close] !== RPAREN) close--;
+    if (close === at) return -1;
+    pos = put(dst, pos, SYSCALL_ENTER);
+    let keys = 0;
+    let i = at + 1;
+    while (i < close) {
+      while (src[i] === SPACE) i++;
+      let colon = i;
+      while (colon < close && src[colon] !== COLON) colon++;
+      if (colon === close) return -1;
+      let comma = colon + 1;
+      while (comma < close && src[comma] !== COMMA) comma++;
+      if (!isIdentifier(src, i, colon) || equals(src, i, colon, PROTO) || keys === MAX_SYSCALL_ARGS) return -1;
+      for (let q = 0; q < keys; q++) if (sameBytes(src, this.keyAt[q], this.keyEnd[q], i, colon)) return -1;
+      this.keyAt[keys] = i;
+      this.keyEnd[keys] = colon;
+      // the value: spaces around, then hex digits
+      let v = colon + 1;
+      while (src[v] === SPACE) v++;
+      let ve = comma;
+      while (ve > v && src[ve - 1] === SPACE) ve--;
+      if (v === ve) return -1;
+      for (let q = v; q < ve; q++) if (!isHexDigit(src[q])) return -1;
+      while (v < ve - 1 && src[v] === ZERO) v++;
+      if (keys++ > 0) dst[pos++] = COMMA;
+      dst[pos++] = QUOTE;
+      pos = copy(dst, pos, src, i, colon);
+      dst[pos++] = QUOTE;
+      dst[pos++] = COLON;
+      dst[pos++] = QUOTE;
+      dst[pos++] = ZERO;
+      dst[pos++] = LOWER_X;
+      pos = copyLower(dst, pos, src, v, ve);
+      dst[pos++] = QUOTE;
+      i = comma + 1;
+    }
+    dst[pos++] = 125; // }
+    return pos;
+  }
+
+  /** ` -> 0xRET` at src[at], then only spaces (parse.ts SYSCALL_EXIT; a decimal return goes the general way). */
+  private syscallExit(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    if (src[at] !== SPACE || src[at + 1] !== DASH || src[at + 2] !== 62 /* > */ || src[at + 3] !== SPACE) return -1;
+    if (src[at + 4] !== ZERO || src[at + 5] !== LOWER_X) return -1;
+    const v = at + 6;
+    let e = v;
+    while (isHexDigit(src[e])) e++;
+    if (e === v) return -1;
+    for (let q = e; q < end; q++) if (src[q] !== SPACE) return -1;
+    pos = put(dst, pos, SYSCALL_EXIT);
+    pos = copyLower(dst, pos, src, v, e);
+    dst[pos++] = QUOTE;
+    return pos;
+  }
+}
+
+/** End (the ':') of `\d+\.\d+:` spanning exactly [at, sp), or -1. */
+function timestampEnd(src: Uint8Array, at: number, sp: number): number {
+  let k = at;
+  while (k < sp && isDigit(src[k])) k++;
+  if (k === at || src[k] !== DOT) return -1;
+  const f = ++k;
+  while (k < sp && isDigit(src[k])) k++;
+  if (k === f || k !== sp - 1 || src[k] !== COLON) return -1;
+  return k;
+}
+
+/**
+ * The timestamp DIGITS.DIGITS at [at, end) as JSON.stringify(Number(text)) writes it, or -1 when
+ * that is no finite number. The common case is copied: with at most 6 decimals and 15 digits the
+ * text is the shortest decimal of its double, so Number() prints it back without the leading zeros
+ * of the integer part and the trailing zeros of the fraction (and without the '.' when none is left).
+ */
+function putTimestamp(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  let dot = at;
+  while (src[dot] !== DOT) dot++;
+  let i = at;
+  while (i < dot && src[i] === ZERO) i++;
+  let fe = end;
+  if (end - dot - 1 > 6 || dot - i + end - dot - 1 > 15) {
+    const v = Number(latin1(src, at, end));
+    return Number.isFinite(v) ? putString(dst, pos, String(v)) : -1;
+  }
+  while (fe > dot + 1 && src[fe - 1] === ZERO) fe--;
+  if (i === dot) dst[pos++] = ZERO;
+  else pos = copy(dst, pos, src, i, dot);
+  return fe > dot + 1 ? copy(dst, pos, src, dot, fe) : pos;
+}
+
+/** [at, end) is [A-Za-z_][A-Za-z0-9_]*. */
+function isIdentifier(src: Uint8Array, at: number, end: number): boolean {
+  if (at >= end || !isNameStart(src[at])) return false;
+  for (let k = at + 1; k < end; k++) if (!isNameStart(src[k]) && !isDigit(src[k])) return false;
+  return true;
+}
+
+/** src[a, aEnd) and src[b, bEnd) hold the same bytes. */
+function sameBytes(src: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  if (aEnd - a !== bEnd - b) return false;
+  for (let i = 0; i < aEnd - a; i++) if (src[a + i] !== src[b + i]) return false;
+  return true;
+}
