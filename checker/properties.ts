@@ -73,7 +73,8 @@ export function observe(k: Kernel, monitor: ProposalMonitor): void {
   if (!schemes.length) return;
   const live = new Set<string>();
   for (const folio of liveFolios(k)) {
-    const truth = vmasMapping(k.sys, folio).length;
+    // a VMA maps the folio through at least one entry: fewer than 3 entries, fewer than 3 VMAs
+    const truth = (k.sys.mappedBy.get(folio.id)?.size ?? 0) < 3 ? 0 : vmasMapping(k.sys, folio).length;
     for (const s of schemes) {
       const key = `${s.name}:${folio.id}`;
       live.add(key);
@@ -100,6 +101,8 @@ const vmaList = (n: number): string => `${n} VMA${n === 1 ? '' : 's'}`;
  * counts as mapping) and every VMA change (page tables final).
  */
 export function sampleWithinOperation(k: Kernel, monitor: ProposalMonitor, folio: Folio, adding: Vma | null): void {
+  // a VMA maps the folio through at least one entry: fewer than 3 entries, fewer than 3 VMAs
+  if ((k.sys.mappedBy.get(folio.id)?.size ?? 0) + (adding ? 1 : 0) < 3) return;
   const schemes = proposalSchemes(k);
   if (!schemes.length || !k.sys.folios.has(folio.id)) return;
   const ids = new Set(vmasMapping(k.sys, folio).map((v) => v.id));
@@ -135,20 +138,23 @@ export function proposalSoundness(k: Kernel, monitor: ProposalMonitor): Violatio
   for (const folio of liveFolios(k)) {
     const vmas = vmasMapping(k.sys, folio);
     const truth = vmas.length;
-    const where = vmas.length ? ` (VMAs ${vmas.map((v) => `${v.id} [0x${v.start.toString(16)}-0x${v.end.toString(16)}) of pid ${v.mm}`).join(', ')})` : '';
+    // the details are written only for a violation: most folios of most states break no rule
+    const says = (state: SaturatingState): string => {
+      const where = vmas.length ? ` (VMAs ${vmas.map((v) => `${v.id} [0x${v.start.toString(16)}-0x${v.end.toString(16)}) of pid ${v.mm}`).join(', ')})` : '';
+      return `count says ${WORD[state]} while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it${where}`;
+    };
     for (const s of schemes) {
       const snap = s.snapshotOf(folio);
       const value = SATURATED_VALUE[snap.value];
-      const says = `count says ${WORD[snap.value]} while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it${where}`;
       const add = (property: string, detail: string): void => void out.push({ property, scheme: s.name, folio: folio.id, detail });
       if (snap.value !== 'many') {
         if (value !== truth) {
-          if (value === 0) add(RULE.zeroWhileMapped, says);
-          else if (value < truth) add(RULE.belowTruth, says);
-          else add(RULE.aboveTruth, says);
+          if (value === 0) add(RULE.zeroWhileMapped, says(snap.value));
+          else if (value < truth) add(RULE.belowTruth, says(snap.value));
+          else add(RULE.aboveTruth, says(snap.value));
         }
       } else if (!(monitor.folios.get(`${s.name}:${folio.id}`)?.manyAllowed ?? false)) {
-        add(RULE.manyUnjustified, `${says}; never 3 since the last walk`);
+        add(RULE.manyUnjustified, `${says(snap.value)}; never 3 since the last walk`);
       }
       if (snap.context.refs !== Math.min(value, 3)) add(RULE.refs, `count ${WORD[snap.value]} holds ${snap.context.refs} references`);
     }

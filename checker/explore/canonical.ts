@@ -43,7 +43,10 @@ export interface CanonicalOptions {
 }
 
 /** Pid symmetry is sound only when no scheme keeps pids in its own state. */
-export const pidSymmetrySound = (k: Kernel): boolean => !k.schemes.some((s) => s.name === 'owners-6.15');
+export function pidSymmetrySound(k: Kernel): boolean {
+  for (const s of k.schemes) if (s.name === 'owners-6.15') return false;
+  return true;
+}
 
 // record tags
 const MM = 1, VMA = 2, PTE = 3, SWAP_PTE = 4, PMD = 5, INODE = 6, FOLIO = 7, ANON_VMA = 8, ANON_VMA_GONE = 9, SLOT = 10, SLOT_GONE = 11;
@@ -253,6 +256,8 @@ class Describer {
   private readonly inodeN = new Names();
   private sys!: MmSystem;
   private opts!: CanonicalOptions;
+  /** The scope's inodes in increasing order (of `opts`). */
+  private scopeInodes: number[] = [];
 
   constructor(private readonly out: Tokens) {}
 
@@ -260,6 +265,7 @@ class Describer {
     const { sys } = k;
     const { out } = this;
     this.sys = sys;
+    if (opts !== this.opts) this.scopeInodes = [...opts.scopeInodes].sort((a, b) => a - b);
     this.opts = opts;
     for (const names of [this.vmaN, this.folioN, this.avN, this.slotN, this.inodeN]) names.reset();
 
@@ -310,9 +316,10 @@ class Describer {
       }
     }
     // files: scope inodes by id, then the ones named so far (more may be named below: loop to closure)
-    for (const id of [...sys.inodes.keys()].filter((x) => opts.scopeInodes.includes(x)).sort((a, b) => a - b)) this.describeInode(id);
+    for (const id of this.scopeInodes) if (sys.inodes.has(id)) this.describeInode(id);
     // folios in order of first appearance, then anything not reached (unmapped, uncached), by shape
-    const rest = [...sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero' && !this.folioN.has(f.id));
+    const rest: Folio[] = [];
+    for (const f of sys.folios.values()) if (f.kind !== 'zero' && f.kind !== 'huge-zero' && !this.folioN.has(f.id)) rest.push(f);
     if (rest.length > 1) {
       const shapes = new Map<number, number[]>();
       for (const f of rest) {
@@ -323,7 +330,8 @@ class Describer {
       rest.sort((a, b) => compareNumbers(shapes.get(a.id)!, shapes.get(b.id)!) || a.id - b.id);
     }
     for (const f of rest) this.folioName(f.id);
-    const proposals = k.schemes.filter((x) => x.name === 'proposal' || x.name === 'proposal+vma-hooks');
+    const proposals: MapcountScheme[] = [];
+    for (const x of k.schemes) if (x.name === 'proposal' || x.name === 'proposal+vma-hooks') proposals.push(x);
     // closure: describing one object may name others, described in their turn (in naming order)
     let folios = 0;
     let inodes = 0;
@@ -476,18 +484,8 @@ const wideWords = new Int32Array(wide.buffer);
  * not a 32-bit integer is hashed as a marker and its 64 bits.
  */
 export function fingerprint(description: ArrayLike<number>): [number, number] {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  const mix = (w: number): void => {
-    let x = Math.imul(w, 0xcc9e2d51);
-    x = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
-    h1 ^= x;
-    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
-    let y = Math.imul(w, 0x85ebca6b);
-    y = Math.imul((y << 16) | (y >>> 16), 0xc2b2ae35);
-    h2 ^= y;
-    h2 = (Math.imul((h2 << 15) | (h2 >>> 17), 5) + 0x561ccd1b) | 0;
-  };
+  h1 = 0xdeadbeef;
+  h2 = 0x41c6ce57;
   for (let i = 0; i < description.length; i++) {
     const x = description[i];
     if ((x | 0) === x && x !== WIDE) mix(x);
@@ -502,10 +500,25 @@ export function fingerprint(description: ArrayLike<number>): [number, number] {
   return finish(h1, h2);
 }
 
-const finish = (h1: number, h2: number): [number, number] => {
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return [h1 >>> 0, h2 >>> 0];
+let h1 = 0;
+let h2 = 0;
+
+/** One 32-bit word into both lanes. */
+function mix(w: number): void {
+  let x = Math.imul(w, 0xcc9e2d51);
+  x = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
+  h1 ^= x;
+  h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
+  let y = Math.imul(w, 0x85ebca6b);
+  y = Math.imul((y << 16) | (y >>> 16), 0xc2b2ae35);
+  h2 ^= y;
+  h2 = (Math.imul((h2 << 15) | (h2 >>> 17), 5) + 0x561ccd1b) | 0;
+}
+
+const finish = (a: number, b: number): [number, number] => {
+  a = Math.imul(a ^ (a >>> 16), 2246822507) ^ Math.imul(b ^ (b >>> 13), 3266489909);
+  b = Math.imul(b ^ (b >>> 16), 2246822507) ^ Math.imul(a ^ (a >>> 13), 3266489909);
+  return [a >>> 0, b >>> 0];
 };
 
 /**
