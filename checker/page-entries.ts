@@ -5,7 +5,7 @@
  * ask "how many entries does this VMA have over the pages of this folio", and a 2 MiB THP has 512
  * pages; the sum answers for a block the folio covers whole, and empty blocks are skipped. (A Map
  * per pfn re-hashed itself every time a VMA mapped and unmapped a THP's worth of pages.) A block's
- * array lives as long as the VMA: 2 KiB per 2 MiB of address space the VMA ever mapped.
+ * array (2 KiB) is freed when its last entry goes: a VMA holds memory only where it maps pages.
  */
 
 /** What readers of a replay's VMAs may use. */
@@ -54,14 +54,13 @@ export class PageEntries {
     const i = pfn - b * this.blockPages;
     if (a === undefined || a[i] === 0) return;
     a[i]--;
-    a[this.blockPages]--;
     if (a[i] === 0) this.pages--;
+    if (--a[this.blockPages] === 0) this.blocks.delete(b);
   }
 
   /** Every pfn with its entries: blocks in the order first mapped, pages in pfn order within one. */
   *entries(): IterableIterator<[number, number]> {
     for (const [b, a] of this.blocks) {
-      if (a[this.blockPages] === 0) continue;
       for (let i = 0; i < this.blockPages; i++) if (a[i] !== 0) yield [b * this.blockPages + i, a[i]];
     }
   }
@@ -92,7 +91,7 @@ export class PageEntries {
     const end = first + nr;
     for (let base = Math.floor(first / size) * size; base < end; base += size) {
       const a = this.blocks.get(base / size);
-      if (a === undefined || a[size] === 0) continue;
+      if (a === undefined) continue;
       const to = Math.min(end, base + size) - base;
       for (let i = Math.max(first, base) - base; i < to; i++) if (a[i] !== 0) return base + i - first;
     }

@@ -297,7 +297,11 @@ class KernelReplay {
   private pendingCopyHugePmd: { dst: VmaRec; src: VmaRec; head: number; addr: string; line: number } | null = null;
   /** pids that called execve and whose next new mm is born in the trace */
   private readonly execPending = new Set<number>();
-  private readonly forkDstMms = new Set<string>();
+  /**
+   * mm pointers born in the trace (fork's dst_mm, the first new mm after execve): an mm's record
+   * is dropped once none of its VMAs is left, and one made again for the same pointer stays born.
+   */
+  private readonly bornMms = new Set<string>();
 
   constructor(
     header: TraceHeader,
@@ -554,8 +558,11 @@ class KernelReplay {
   private mmRec(ptr: string, pid: number | undefined): MmRec {
     let mm = this.mms.get(ptr);
     if (!mm) {
-      const born = this.forkDstMms.has(ptr) || (pid !== undefined && this.execPending.has(pid));
-      if (pid !== undefined && born) this.execPending.delete(pid);
+      if (pid !== undefined && this.execPending.has(pid)) {
+        this.execPending.delete(pid);
+        this.bornMms.add(ptr);
+      }
+      const born = this.bornMms.has(ptr);
       mm = { ptr, vmas: new Set(), orphans: new Set(), born: born && !this.afterGap };
       this.mms.set(ptr, mm);
     }
@@ -603,6 +610,11 @@ class KernelReplay {
   /** A vma pointer freed and reused (slab): forget the old VMA. */
   private retireVma(v: VmaRec): void {
     v.retired = true;
+    // nothing walks up from a freed VMA (explainMapping stops at a retired source) and its fork
+    // copies wait for nothing more: let them go, or each fork generation's records would keep
+    // the previous one's alive, however long the trace
+    v.source = null;
+    v.pending = null;
     const mm = this.mms.get(v.mm);
     mm?.vmas.delete(v);
     this.vmas.delete(v.ptr);
@@ -612,6 +624,12 @@ class KernelReplay {
       mm?.orphans.add(v);
       this.infer('vma-reuse-with-stale-mappings');
     } else this.infer('vma-reuse');
+    if (mm) this.dropMmIfEmpty(mm);
+  }
+
+  /** An mm none of whose VMAs the replay holds any more (its process exited, most likely): forget it. */
+  private dropMmIfEmpty(mm: MmRec): void {
+    if (!mm.vmas.size && !mm.orphans.size) this.mms.delete(mm.ptr);
   }
 
   private vma(ptr: string, mmPtr: string, pid: number | undefined): VmaRec {
@@ -684,7 +702,10 @@ class KernelReplay {
           // mirrors __split_vma() / move_vma(): the entries now belong to another vm_area_struct
           om.removeOne(pfn);
           m.add(pfn);
-          if (other.retired && !other.ptes.size && !other.pmds.size) mm.orphans.delete(other);
+          if (other.retired && !other.ptes.size && !other.pmds.size) {
+            mm.orphans.delete(other);
+            this.dropMmIfEmpty(mm);
+          }
           if (other.anonVma && v.anonVma !== true) v.anonVma = true;
           this.infer('vma-split-move');
           if (this.shadow) this.shadow.vmaSplitMove(other, v, rec?.folio);
@@ -807,7 +828,7 @@ class KernelReplay {
   /** mirrors copy_page_range(): vma_needs_copy(), then copy_pte_range() dups every present PTE (inline). */
   private copyPageRange(a: Args, pid: number | undefined): void {
     const dstMm = hx(a, 'dst_mm');
-    this.forkDstMms.add(dstMm);
+    this.bornMms.add(dstMm);
     const src = this.vma(hx(a, 'src_vma'), hx(a, 'src_mm'), pid);
     const dst = this.freshVma(hx(a, 'dst_vma'), dstMm, undefined, src.complete);
     // anon_vma_fork(): the child VMA gets an anon_vma when the parent's has one

@@ -373,6 +373,10 @@ class Shadows implements KernelShadow, VmaMappingView {
       this.siblings.delete(v);
     }
     if (!retired) return;
+    // a freed VMA is no candidate of a later rmap walk: forget it under every folio it mapped (a
+    // page-cache folio outlives the processes that map it, and would keep every one of their VMAs)
+    for (const m of this.seen.values()) for (const v of m.keys()) if (v.retired) m.delete(v);
+    for (const sib of this.siblings.values()) for (const v of sib) if (v.retired) sib.delete(v);
     // an mm none of whose VMAs is live any more needs no id (long traces create mms without end)
     const live = new Set([...this.vmas].map((v) => v.mm));
     for (const mm of this.mmIds.keys()) if (!live.has(mm)) this.mmIds.delete(mm);
