@@ -56,7 +56,11 @@ export interface ProposalMonitor {
 }
 
 export const newMonitor = (): ProposalMonitor => ({ folios: new Map() });
-export const cloneMonitor = (m: ProposalMonitor): ProposalMonitor => ({ folios: new Map([...m.folios].map(([k, v]) => [k, { ...v }])) });
+export function cloneMonitor(m: ProposalMonitor): ProposalMonitor {
+  const folios = new Map<string, { manyAllowed: boolean; walks: number }>();
+  for (const [key, e] of m.folios) folios.set(key, { manyAllowed: e.manyAllowed, walks: e.walks });
+  return { folios };
+}
 
 interface Saturating extends MapcountScheme {
   snapshotOf(folio: Folio): PlainSnapshot;

@@ -212,8 +212,17 @@ function folioShape(sys: MmSystem, id: number, out: number[]): void {
   else out.push(-1, 0, 0);
 }
 
-/** Keys of a map of entries in increasing order. */
-const sortedKeys = (m: Map<number, unknown>): Float64Array => Float64Array.from(m.keys()).sort();
+/** Keys of a map of entries in increasing order (an insertion sort: the maps are small, mostly in order already). */
+function sortedKeys(m: Map<number, unknown>): number[] {
+  const keys: number[] = [];
+  for (const key of m.keys()) {
+    let i = keys.length;
+    keys.push(key);
+    for (; i > 0 && keys[i - 1] > key; i--) keys[i] = keys[i - 1];
+    keys[i] = key;
+  }
+  return keys;
+}
 
 /** An mm's own signature without names: its VMAs, PTEs and PMDs with folio shapes. */
 function mmSignature(sys: MmSystem, mm: Mm): number[] {
