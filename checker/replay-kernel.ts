@@ -159,6 +159,12 @@ function hugePmdPfn(hex: string): number {
   return Number((v & 0x000ffffffffff000n) >> 12n);
 }
 
+/**
+ * The replay models neither PageAnonExclusive nor which pages were written: every folio shares one
+ * frozen empty list (a THP split makes 512 folios), and a write to it would throw.
+ */
+const UNTRACKED_PAGES = Object.freeze([]) as unknown as boolean[];
+
 type Args = Readonly<Record<string, string | number>>;
 const hx = (a: Args, k: string): string => {
   const v = a[k];
@@ -443,8 +449,8 @@ class KernelReplay {
       inode: kind === 'anon' ? null : 1,
       index: 0,
       anonVma: null,
-      anonExclusive: [],
-      written: [],
+      anonExclusive: UNTRACKED_PAGES,
+      written: UNTRACKED_PAGES,
       inPageCache: false,
       swapSlot: null,
       pins: 0,

@@ -88,6 +88,20 @@ const FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
 const FN = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 const PID_MAX = (defs['pid'] as { maximum?: number }).maximum ?? 0;
 const isHex = (v: unknown): boolean => typeof v === 'string' && v.length <= 18 && HEX.test(v);
+
+/**
+ * Field and function names already found valid: a trace repeats a few dozen of them millions of
+ * times. Bounded, so that a trace of ever-new names costs a regex test each, not memory.
+ */
+const VALID_NAMES_MAX = 4096;
+const validFields = new Set<string>();
+const validFns = new Set<string>();
+function validName(names: Set<string>, re: RegExp, name: string): boolean {
+  if (names.has(name)) return true;
+  if (!re.test(name)) return false;
+  if (names.size < VALID_NAMES_MAX) names.add(name);
+  return true;
+}
 const isUint = (v: unknown, max = Infinity): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 
 /** The optional Recorded fields (ts, cpu, pid, tgid, comm); false for any other key. */
@@ -115,7 +129,7 @@ export function fastEventValid(value: Record<string, unknown>): boolean {
   if (ev === 'kcall') {
     const fn = value['fn'];
     const args = value['args'];
-    if (typeof fn !== 'string' || !FN.test(fn) || typeof args !== 'object' || args === null || Array.isArray(args)) return false;
+    if (typeof fn !== 'string' || !validName(validFns, FN, fn) || typeof args !== 'object' || args === null || Array.isArray(args)) return false;
     for (const key in value) {
       if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
       if (key === 'ev' || key === 'fn' || key === 'args') continue;
@@ -125,7 +139,7 @@ export function fastEventValid(value: Record<string, unknown>): boolean {
     const a = args as Record<string, unknown>;
     for (const key in a) {
       if (!Object.prototype.hasOwnProperty.call(a, key)) continue;
-      if (!FIELD.test(key)) return false;
+      if (!validName(validFields, FIELD, key)) return false;
       const v = a[key];
       if (typeof v === 'number') {
         if (!Number.isInteger(v) || v < -2147483648 || v > 4294967295) return false;
