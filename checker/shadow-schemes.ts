@@ -454,10 +454,15 @@ class Shadows implements KernelShadow, VmaMappingView {
       const f = call.folio;
       this.mode = call.op === 'remove' ? 'now' : 'before';
       for (const s of this.saturating) {
-        const was = s.stateOf(f);
-        s.rmap(call);
-        if (call.op === 'remove' && was === 'many' && !this.lastScan.mapped) this.many.get(s.name)!.stickyUnmaps++;
-        this.noteMany(s, f);
+        if (call.op === 'remove') {
+          // an unmap never reaches Many; one that leaves Many as it was is absorbed (sticky)
+          const was = s.stateOf(f);
+          s.rmap(call);
+          if (was === 'many' && !this.lastScan.mapped) this.many.get(s.name)!.stickyUnmaps++;
+        } else {
+          s.rmap(call);
+          this.noteMany(s, f);
+        }
       }
       // a later add / dup of the same VMA in this event finds the folio mapped there
       if (v && call.op !== 'remove') {
