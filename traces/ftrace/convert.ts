@@ -250,17 +250,20 @@ function parseJsonLines(out: OutBuffer, lines: readonly number[], file: string):
 // ---- JSON Lines files ------------------------------------------------------------------------------
 
 interface JsonlSink {
-  /** Take `bytes`; they may still be read until the next write() or close() has resolved. */
+  /** `bytes` given to write() may still be read until this many more write() calls, or close(), have resolved. */
+  readonly holds: number;
   write(bytes: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * A plain file: a write goes to the thread pool and is awaited by the next call, so the next region
- * converts while this one is written (the caller alternates two buffers).
+ * A plain file: writes go to the thread pool, up to two at a time at their own offsets, so the
+ * conversion goes on while the output is written, through the jitter of a busy machine.
  */
 class FileSink implements JsonlSink {
-  private pending: Promise<void> = Promise.resolve();
+  readonly holds = 2;
+  private readonly inFlight: Promise<void>[] = [];
+  private position = 0;
   private failure: unknown;
 
   private constructor(private readonly fh: FileHandle) {}
@@ -270,32 +273,32 @@ class FileSink implements JsonlSink {
   }
 
   async write(bytes: Buffer): Promise<void> {
-    await this.settle();
-    this.pending = writeAll(this.fh, bytes).catch((e: unknown) => {
+    if (this.inFlight.length === this.holds) await this.inFlight.shift();
+    if (this.failure !== undefined) throw this.failure;
+    const done = writeAt(this.fh, bytes, this.position).catch((e: unknown) => {
       this.failure = e;
     });
-  }
-
-  private async settle(): Promise<void> {
-    await this.pending;
-    if (this.failure !== undefined) throw this.failure;
+    this.inFlight.push(done);
+    this.position += bytes.length;
   }
 
   async close(): Promise<void> {
     try {
-      await this.settle();
+      await Promise.all(this.inFlight);
+      if (this.failure !== undefined) throw this.failure;
     } finally {
       await this.fh.close();
     }
   }
 }
 
-async function writeAll(fh: FileHandle, bytes: Buffer): Promise<void> {
-  for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+async function writeAt(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off, position + off)).bytesWritten;
 }
 
 /** A .gz file: each write is copied into the gzip stream. */
 class GzipSink implements JsonlSink {
+  readonly holds = 0;
   private readonly gz = createGzip();
   private readonly done: Promise<void>;
 
@@ -330,8 +333,10 @@ export async function convertFile(input: string, output: string, opts: { generat
   let sink: JsonlSink | undefined;
   try {
     sink = output.endsWith('.gz') ? new GzipSink(output) : await FileSink.open(output);
-    let out = new OutBuffer();
-    let spare = new OutBuffer();
+    // a buffer per region, reused once the sink is done with it
+    const outs = Array.from({ length: sink.holds + 1 }, () => new OutBuffer());
+    let n = 0;
+    let out = outs[0];
     out.putString(JSON.stringify(o.header) + '\n');
     try {
       for await (const region of regionsOf(o)) {
@@ -339,7 +344,7 @@ export async function convertFile(input: string, output: string, opts: { generat
           o.conv.convert(region, out);
         } finally {
           await sink.write(out.bytes());
-          [out, spare] = [spare, out];
+          out = outs[++n % outs.length];
           out.pos = 0;
         }
       }

@@ -204,7 +204,8 @@ export class FastLines {
   /** The kind of the last line write() took (KINDS), KIND_NONE for a comment or a blank line. */
   kind = KIND_NONE;
 
-  private readonly byHash = new Map<number, NameEntry[]>();
+  /** Names by the low bits of their hash. */
+  private readonly byHash: NameEntry[][] = Array.from({ length: 256 }, () => []);
 
   // the record columns of the line being written, as [at, end) offsets into its bytes
   private commAt = 0;
@@ -233,14 +234,12 @@ export class FastLines {
   private add(name: string, shape: number, probe?: ProbeFields): void {
     const bytes = ascii(name);
     const h = hashName(bytes, 0, bytes.length);
-    const list = this.byHash.get(h) ?? [];
-    list.push(new NameEntry(bytes, shape, probe));
-    this.byHash.set(h, list);
+    this.byHash[h & 255].push(new NameEntry(bytes, shape, probe));
   }
 
   private lookup(h: number, src: Uint8Array, at: number, end: number): NameEntry | undefined {
-    const list = this.byHash.get(h);
-    if (list) for (const e of list) if (equals(src, at, end, e.name)) return e;
+    const list = this.byHash[h & 255];
+    for (let i = 0; i < list.length; i++) if (equals(src, at, end, list[i].name)) return list[i];
     return undefined;
   }
 
