@@ -81,6 +81,9 @@ describe('parallel BFS (worker threads) gives the sequential result', () => {
     const cutSeq = exploreBfs(cut);
     const cutPar = await exploreBfsParallel({ ...cut, workers: 2 });
     expect({ ...result(cutPar), coverage: null }).toEqual({ ...result(cutSeq), coverage: null });
+    // depth 3 is a large level: the worker thread expanded part of it beside the main thread
+    expect(cutPar.expandedBy).toHaveLength(2);
+    expect(cutPar.expandedBy!.every((n) => n > 0)).toBe(true);
     for (const [i, c] of cutSeq.coverage.entries()) for (const t of c.transitions.exercised) expect(cutPar.coverage[i].transitions.exercised).toContain(t);
     const fork = { scope: hazardScopes().fork, maxDepth: 3, schemes: SCHEMES, keepFingerprints: true };
     const seq = exploreBfs(fork);

@@ -6,7 +6,7 @@ import { enumerateOperations } from '../scope.ts';
 import { exploreBfs, rootState, exploreReport, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Coverage, Executor } from './executor.ts';
-import type { ChunkRequest, ChunkResult, WorkerInit } from './worker.ts';
+import { Expander, type ChunkRequest, type ChunkResult, type ExpanderInit } from './expand.ts';
 import { defaultExploreSchemes } from './world.ts';
 
 /**
@@ -17,29 +17,34 @@ import { defaultExploreSchemes } from './world.ts';
  * coverage may list more transitions than the sequential search, which stops at the operation).
  *
  * Level by level: the frontier is a list of operation paths (no states are sent), cut into chunks
- * handed to the workers (worker.ts) in increasing order as they come free. A worker replays each
- * path, expands it by every operation, and answers per child with its 64-bit fingerprint and the
- * keys of the rules it violates. The main thread merges the answers in chunk order, which is the
- * sequential search order, as they come (a chunk waits for the ones before it), and hands out no
- * more chunks once maxStates is reached: the visited set (FingerprintSet, 8-byte slots, no parent
- * pointers) says which child is new; a new child extends the next frontier (its parent's path plus the operation)
- * and the first new child violating a rule is that rule's counterexample. Details (the violation
- * text, folio) are recomputed at the end by replaying each counterexample's path once.
+ * handed in increasing order to the expanders (expand.ts) as they come free: one in the main
+ * thread, which starts at once, and one in each worker thread (worker.ts). An expander replays
+ * each path, expands it by every operation, and answers per child with its 64-bit fingerprint and
+ * the keys of the rules it violates. The main thread merges the answers in chunk order, which is
+ * the sequential search order, as they come (a chunk waits for the ones before it), and hands out
+ * no more chunks once maxStates is reached: the visited set (FingerprintSet, 8-byte slots, no
+ * parent pointers) says which child is new; a new child extends the next frontier (its parent's
+ * path plus the operation) and the first new child violating a rule is that rule's
+ * counterexample. Details (the violation text, folio) are recomputed at the end by replaying each
+ * counterexample's path once.
  *
  * Reader decisions (`readers`) and extra properties are checked by the sequential search: the
  * reader log is shared state of the whole run and functions do not cross threads.
  */
 
 export interface ParallelBfsOptions extends BfsOptions {
-  /** Worker threads (default: the cores available, at least 1). */
+  /** Threads expanding the frontier, the main thread included (default: the cores available, at least 1). */
   readonly workers?: number;
 }
 
-export type ParallelReport = ExploreReport & { readonly workers: number };
+export type ParallelReport = ExploreReport & {
+  readonly workers: number;
+  /** Chunks expanded by the main thread, then by each worker thread. */
+  readonly expandedBy?: readonly number[];
+};
 
-interface Pending {
-  readonly resolve: (r: ChunkResult) => void;
-}
+/** Frontier nodes from which a level is worth the worker threads (below, the main thread expands it alone). */
+const THREADS_FROM = 64;
 
 export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<ParallelReport> {
   if (opts.readers || opts.extra?.length) return { ...exploreBfs(opts), workers: 1 };
@@ -48,7 +53,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
   const schemes: readonly SchemeName[] = opts.schemes ?? defaultExploreSchemes(scope);
   const maxDepth = opts.maxDepth ?? 3;
   const maxStates = opts.maxStates ?? 500_000;
-  const nWorkers = Math.max(1, opts.workers ?? availableParallelism());
+  const nThreads = Math.max(1, opts.workers ?? availableParallelism());
   const engine = opts.engine ?? 'fast';
   const exec = new Executor(engine);
   const ops = enumerateOperations(scope);
@@ -77,38 +82,56 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     c: [...new Set(proposalCostFindings(root.k).map((f) => `${f.finding}|${f.scheme}`))],
   });
 
-  const init: WorkerInit = { scope, schemes, pidSymmetry, engine };
+  const init: ExpanderInit = { scope, schemes, pidSymmetry, engine };
   // A young generation larger than V8's default: expanding a state allocates a copy of it that
   // mostly dies at once (refused, or already seen), and a bigger nursery scavenges far less often.
   const resourceLimits = { maxYoungGenerationSizeMb: 128 };
-  const workers = Array.from({ length: nWorkers }, () => new Worker(new URL('./worker-boot.cjs', import.meta.url), { workerData: init, resourceLimits }));
-  const pending = new Map<Worker, Pending>();
-  const ready = workers.map(
+  const threads = Array.from({ length: nThreads - 1 }, () => new Worker(new URL('./worker-boot.cjs', import.meta.url), { workerData: init, resourceLimits }));
+  // the main thread expands chunks too, from the start (the threads take a while to boot)
+  const local = new Expander(init);
+  const pending = new Map<number, (r: ChunkResult) => void>();
+  const ready = threads.map(
     (w) =>
       new Promise<void>((resolve, reject) => {
         w.once('error', reject);
-        const onReady = (m: { type: string }): void => {
-          if (m.type !== 'ready') return;
-          w.off('message', onReady);
-          w.on('message', (r: ChunkResult) => {
-            if (r.type !== 'chunk') return;
-            const p = pending.get(w)!;
-            pending.delete(w);
-            p.resolve(r);
-          });
-          resolve();
-        };
-        w.on('message', onReady);
+        w.on('message', (m: ChunkResult | { type: 'ready' }) => {
+          if (m.type === 'ready') resolve();
+          if (m.type !== 'chunk') return;
+          pending.get(m.id)!(m);
+          pending.delete(m.id);
+        });
       }),
   );
+  const failed = new Promise<never>((_, reject) => threads.forEach((w) => w.once('error', reject)));
+  failed.catch(() => undefined);
 
   try {
-    await Promise.all(ready);
-    const run = (w: Worker, req: ChunkRequest): Promise<ChunkResult> =>
-      new Promise((resolve) => {
-        pending.set(w, { resolve });
-        w.postMessage(req);
-      });
+    // A lane takes chunks one after the other: the main thread's lane expands them itself (and
+    // yields between chunks, so the threads' answers are merged and they get more work); each
+    // thread has two lanes, so it always has the next chunk queued while the main thread is busy.
+    const expandedBy = new Array<number>(nThreads).fill(0);
+    type Lane = (req: ChunkRequest) => Promise<ChunkResult>;
+    const lanes: Lane[] = [
+      async (req) => {
+        await new Promise(setImmediate);
+        expandedBy[0]++;
+        return local.expand(req);
+      },
+      ...threads.flatMap((w, i): Lane[] => {
+        const lane: Lane = (req) =>
+          Promise.race([
+            failed,
+            new Promise<ChunkResult>((resolve) => {
+              pending.set(req.id, (r) => {
+                expandedBy[i + 1]++;
+                resolve(r);
+              });
+              w.postMessage(req);
+            }),
+          ]);
+        return [lane, lane];
+      }),
+    ];
 
     // the frontier: `count` paths of `len` operations, flattened
     let frontier = { len: 0, count: 1, paths: new Int32Array(0) };
@@ -116,7 +139,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     for (let depth = 1; depth <= maxDepth && frontier.count && !full; depth++) {
       const { len, count, paths } = frontier;
       // small chunks: a search stopped by maxStates wastes at most the chunks in flight
-      const chunkNodes = Math.max(1, Math.min(16, Math.ceil(count / (nWorkers * 8))));
+      const chunkNodes = Math.max(1, Math.min(16, Math.ceil(count / (nThreads * 8))));
       const chunks = Math.ceil(count / chunkNodes);
       const results: (ChunkResult | undefined)[] = new Array(chunks);
       const foundBefore = violations.size;
@@ -151,14 +174,18 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
           results[merged] = undefined;
         }
       };
+      // small levels take the main thread less time than a thread takes to start: it expands
+      // them alone; the threads join at the first large one
+      const active = count > THREADS_FROM ? lanes : lanes.slice(0, 1);
+      if (active.length > 1) await Promise.all(ready);
       let nextChunk = 0;
       await Promise.all(
-        workers.map(async (w) => {
+        active.map(async (lane) => {
           while (nextChunk < chunks && !full) {
             const id = nextChunk++;
             const from = id * chunkNodes;
             const to = Math.min(count, from + chunkNodes);
-            results[id] = await run(w, { type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
+            results[id] = await lane({ type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
             merge();
           }
         }),
@@ -171,7 +198,8 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
 
     const coverage = new Coverage();
     coverage.merge(exec.coverage);
-    for (const w of workers) {
+    coverage.merge(local.exec.coverage);
+    for (const w of threads) {
       const maps = await new Promise<Map<string, number>[]>((resolve) => {
         const on = (m: { type: string; maps: Map<string, number>[] }): void => {
           if (m.type !== 'coverage') return;
@@ -226,8 +254,8 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
       },
       { scope, schemes, operations: ops.length, explored, visited, t0 },
     );
-    return { ...report, workers: nWorkers };
+    return { ...report, workers: nThreads, expandedBy };
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    await Promise.all(threads.map((w) => w.terminate()));
   }
 }
