@@ -1,6 +1,6 @@
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { once } from 'node:events';
+import { availableParallelism, loadavg } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { streamOf } from '../lines.ts';
@@ -8,8 +8,8 @@ import { TraceInputError, type Generation, type PositionedEvent, type TraceHeade
 import type { TraceStream } from '../reader.ts';
 import { parseFtraceLine } from './parse.ts';
 import { PROBE_TABLES, detectGeneration, type ProbeTable } from './probes.ts';
-import { GeneralLines } from './general.ts';
-import { FastLines, KINDS, KIND_NONE, maxJsonBytes } from './fast-line.ts';
+import { KindCounts, OutBuffer, RegionConverter } from './to-json.ts';
+import { RegionPipeline } from './parallel.ts';
 import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
 
 /**
@@ -23,93 +23,13 @@ import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
  * JSON.stringify. `convertFile` writes those bytes; `openFtrace` (the checker's reader) parses them
  * back, so checking an ftrace file and checking its conversion read exactly the same events.
  *
- * One thread: the conversion is sequential per line and cheap (no state crosses lines but the
- * line number), and the output is written by the thread pool while the next region converts.
+ * The text is read in regions of whole lines (regions.ts), ahead of the conversion; the output is
+ * written by the thread pool while the next regions convert; a large file converts on two threads
+ * when a core is free (parallel.ts).
  */
 
 export { PROBE_TABLES, detectGeneration };
 export type { TraceStream };
-
-// ---- converting regions of lines ------------------------------------------------------------------
-
-/** A growable output buffer. */
-class OutBuffer {
-  buf = Buffer.allocUnsafe(4 << 20);
-  pos = 0;
-
-  /** Room for `n` more bytes. */
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(bigger, 0, 0, this.pos);
-    this.buf = bigger;
-  }
-
-  putString(s: string): void {
-    this.ensure(3 * s.length);
-    this.pos += this.buf.write(s, this.pos);
-  }
-
-  bytes(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-/** The lines of one file -> JSON Lines, with the line numbers and the counts of what was converted. */
-class RegionConverter {
-  /** Lines converted so far: the next region's first line is lines + 1. */
-  lines = 0;
-  events = 0;
-  readonly byKind: Record<string, number> = {};
-  private readonly fast: FastLines;
-  private readonly general: GeneralLines;
-
-  constructor(
-    readonly path: string,
-    table: ProbeTable,
-  ) {
-    this.fast = new FastLines(table);
-    this.general = new GeneralLines(table);
-  }
-
-  /**
-   * The JSON lines of the events of `region` (whole lines) into `out`; with `at`, each event's
-   * line number is pushed to it. A bad line throws its TraceInputError with the lines before it
-   * converted.
-   */
-  convert(region: Buffer, out: OutBuffer, at?: number[]): void {
-    const fast = this.fast;
-    const cr = region.indexOf(13) >= 0;
-    for (let s = 0; s < region.length; ) {
-      const e = lineEnd(region, s, cr);
-      const line = ++this.lines;
-      out.ensure(maxJsonBytes(e - s));
-      const p = fast.write(region, s, e, out.buf, out.pos);
-      if (p < 0) this.convertGeneral(region.toString('utf8', s, e), line, out, at);
-      else if (fast.kind !== KIND_NONE) {
-        out.pos = p;
-        this.count(KINDS[fast.kind]);
-        at?.push(line);
-      }
-      s = nextLineStart(region, e);
-    }
-  }
-
-  /** Any line through parse.ts and its event object: the rare shapes, and every error's wording. */
-  private convertGeneral(text: string, line: number, out: OutBuffer, at?: number[]): void {
-    const l = parseFtraceLine(text, this.path, line);
-    if (!l) return;
-    const event = this.general.event(l, this.path, line);
-    out.putString(JSON.stringify(event) + '\n');
-    this.count(event.ev);
-    at?.push(line);
-  }
-
-  private count(kind: string): void {
-    this.events++;
-    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
-  }
-}
 
 // ---- opening a file: the generation ------------------------------------------------------------------
 
@@ -129,7 +49,7 @@ function releaseBeside(path: string): string | undefined {
 interface OpenedFtrace {
   readonly path: string;
   readonly header: TraceHeader;
-  readonly conv: RegionConverter;
+  readonly table: ProbeTable;
   readonly src: ByteRegions;
   /** Copies of the regions read while looking for the generation, to convert first. */
   readonly held: Buffer[];
@@ -182,23 +102,15 @@ async function openFtraceRegions(path: string, opts: { generation?: Generation }
     geometry: { pageSize: table.geometry.pageSize, pmdOrder: table.geometry.pmdOrder },
     source: { kind: 'ftrace', description: path },
   };
-  return { path, header, conv: new RegionConverter(path, table), src, held };
+  return { path, header, table, src, held };
 }
 
-/** The regions of an opened file, the held ones first; a failure to read is a TraceInputError at the first line not read. */
-async function* regionsOf(o: OpenedFtrace): AsyncGenerator<Buffer> {
-  yield* o.held;
-  o.held.length = 0;
-  for (;;) {
-    let region: Buffer | undefined;
-    try {
-      region = await o.src.next();
-    } catch (e) {
-      throw readError(e, o.path, o.conv.lines + 1);
-    }
-    if (!region) return;
-    yield region;
-  }
+/**
+ * The next region of an opened file, the held ones first; undefined at the end. A failure to read
+ * is thrown as it is: the caller knows the line reached (regions.ts readError).
+ */
+async function nextRegion(o: OpenedFtrace): Promise<Buffer | undefined> {
+  return o.held.shift() ?? (await o.src.next());
 }
 
 // ---- events: the checker's reader ------------------------------------------------------------------
@@ -214,15 +126,25 @@ export async function openFtrace(path: string, opts: { generation?: Generation }
 }
 
 async function* eventBatches(o: OpenedFtrace): AsyncGenerator<PositionedEvent[]> {
+  const conv = new RegionConverter(o.path, o.table);
+  const counts = new KindCounts();
   const out = new OutBuffer();
   const lines: number[] = [];
+  let linesRead = 0;
   try {
-    for await (const region of regionsOf(o)) {
+    for (;;) {
+      let region: Buffer | undefined;
+      try {
+        region = await nextRegion(o);
+      } catch (e) {
+        throw readError(e, o.path, linesRead + 1);
+      }
+      if (!region) return;
       out.pos = 0;
       lines.length = 0;
       let failure: unknown;
       try {
-        o.conv.convert(region, out, lines);
+        linesRead += conv.convert(region, linesRead + 1, out, counts, lines);
       } catch (e) {
         failure = e;
       }
@@ -250,21 +172,14 @@ function parseJsonLines(out: OutBuffer, lines: readonly number[], file: string):
 // ---- JSON Lines files ------------------------------------------------------------------------------
 
 interface JsonlSink {
-  /** `bytes` given to write() may still be read until this many more write() calls, or close(), have resolved. */
-  readonly holds: number;
+  /** Write `bytes` after what was given before; resolves once they are written (or taken by zlib). */
   write(bytes: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
-/**
- * A plain file: writes go to the thread pool, up to two at a time at their own offsets, so the
- * conversion goes on while the output is written, through the jitter of a busy machine.
- */
+/** A plain file: each write at its own offset, so several can be in flight. */
 class FileSink implements JsonlSink {
-  readonly holds = 2;
-  private readonly inFlight: Promise<void>[] = [];
   private position = 0;
-  private failure: unknown;
 
   private constructor(private readonly fh: FileHandle) {}
 
@@ -273,32 +188,18 @@ class FileSink implements JsonlSink {
   }
 
   async write(bytes: Buffer): Promise<void> {
-    if (this.inFlight.length === this.holds) await this.inFlight.shift();
-    if (this.failure !== undefined) throw this.failure;
-    const done = writeAt(this.fh, bytes, this.position).catch((e: unknown) => {
-      this.failure = e;
-    });
-    this.inFlight.push(done);
+    const at = this.position;
     this.position += bytes.length;
+    for (let off = 0; off < bytes.length; ) off += (await this.fh.write(bytes, off, bytes.length - off, at + off)).bytesWritten;
   }
 
   async close(): Promise<void> {
-    try {
-      await Promise.all(this.inFlight);
-      if (this.failure !== undefined) throw this.failure;
-    } finally {
-      await this.fh.close();
-    }
+    await this.fh.close();
   }
 }
 
-async function writeAt(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off, position + off)).bytesWritten;
-}
-
-/** A .gz file: each write is copied into the gzip stream. */
+/** A .gz file, through zlib. */
 class GzipSink implements JsonlSink {
-  readonly holds = 0;
   private readonly gz = createGzip();
   private readonly done: Promise<void>;
 
@@ -308,7 +209,8 @@ class GzipSink implements JsonlSink {
   }
 
   async write(bytes: Buffer): Promise<void> {
-    if (!this.gz.write(Buffer.from(bytes))) await Promise.race([once(this.gz, 'drain'), this.done]);
+    const taken = new Promise<void>((resolve, reject) => this.gz.write(bytes, (e) => (e ? reject(e) : resolve())));
+    await Promise.race([taken, this.done]);
   }
 
   async close(): Promise<void> {
@@ -323,39 +225,53 @@ export interface ConvertSummary {
   readonly byKind: Record<string, number>;
 }
 
+/** From this size (as stored), a file is worth a second thread: its start and warm-up are paid back. */
+const TWO_THREADS_FROM_BYTES = 32 << 20;
+
+/**
+ * Convert on a worker thread as well as this one: for a large file, when a core is free. On a busy
+ * machine the worker's start and warm-up (tsx compiling its modules, V8 optimising the converter
+ * again: about half a second of CPU) cost more than the share of the conversion it takes over.
+ */
+function secondThreadPays(input: string): boolean {
+  const cores = availableParallelism();
+  return cores > 1 && cores - loadavg()[0] >= 1 && statSync(input).size >= TWO_THREADS_FROM_BYTES;
+}
+
 /**
  * `trollcount convert`: ftrace text -> JSON Lines (a header line, then one event per line); gzip if
- * output ends in .gz. The output is written once per region of input lines. An error at a line is
- * thrown after the lines before it are written.
+ * output ends in .gz. `opts.worker` converts on a worker thread as well as this one (default: for a
+ * file of 32 MB or more, when a core is free). An error at a line is thrown after the lines before
+ * it are written.
  */
-export async function convertFile(input: string, output: string, opts: { generation?: Generation } = {}): Promise<ConvertSummary> {
+export async function convertFile(input: string, output: string, opts: { generation?: Generation; worker?: boolean } = {}): Promise<ConvertSummary> {
   const o = await openFtraceRegions(input, opts);
+  const worker = opts.worker ?? secondThreadPays(input);
   let sink: JsonlSink | undefined;
+  let regions: RegionPipeline | undefined;
   try {
     sink = output.endsWith('.gz') ? new GzipSink(output) : await FileSink.open(output);
-    // a buffer per region, reused once the sink is done with it
-    const outs = Array.from({ length: sink.holds + 1 }, () => new OutBuffer());
-    let n = 0;
-    let out = outs[0];
-    out.putString(JSON.stringify(o.header) + '\n');
-    try {
-      for await (const region of regionsOf(o)) {
-        try {
-          o.conv.convert(region, out);
-        } finally {
-          await sink.write(out.bytes());
-          out = outs[++n % outs.length];
-          out.pos = 0;
-        }
+    await sink.write(Buffer.from(JSON.stringify(o.header) + '\n'));
+    regions = new RegionPipeline(input, o.table, sink, worker);
+    for (;;) {
+      let region: Buffer | undefined;
+      try {
+        region = await nextRegion(o);
+      } catch (e) {
+        await regions.finish(); // an error before the failure to read comes first
+        throw readError(e, input, regions.linesWritten + 1);
       }
-    } finally {
-      if (out.pos > 0) await sink.write(out.bytes()); // the header, when no region came
+      if (!region) break;
+      await regions.add(region);
     }
+    await regions.finish();
     await sink.close();
     sink = undefined;
   } finally {
     await o.src.close();
+    await regions?.close();
     await sink?.close().catch(() => {}); // after a failure: the failure is what is thrown
   }
-  return { generation: o.header.kernel.generation, events: o.conv.events, byKind: o.conv.byKind };
+  const { events, byKind } = regions.counts;
+  return { generation: o.header.kernel.generation, events, byKind };
 }

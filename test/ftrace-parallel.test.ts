@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TraceInputError } from '../traces/events.ts';
+import { PROBE_TABLES } from '../traces/ftrace/probes.ts';
+import { RegionPipeline, type Output } from '../traces/ftrace/parallel.ts';
+
+/**
+ * A conversion on two threads (traces/ftrace/parallel.ts) writes exactly what one thread writes:
+ * the same bytes in the same order, the same counts (kinds in the order they first came), and at a
+ * bad line the same lines before it and the same error, its line counted across the regions the
+ * worker converted.
+ */
+
+const REAL = join(import.meta.dirname, '../traces/fixtures/real');
+const text = (name: string): string => gunzipSync(readFileSync(join(REAL, `${name}.ftrace.gz`))).toString('utf8');
+
+/** The text cut into regions of about `size` bytes, at line ends. */
+function regions(t: string, size: number): Buffer[] {
+  const bytes = Buffer.from(t);
+  const out: Buffer[] = [];
+  for (let from = 0; from < bytes.length; ) {
+    const nl = bytes.indexOf(10, Math.min(from + size, bytes.length - 1));
+    const end = nl < 0 ? bytes.length : nl + 1;
+    out.push(bytes.subarray(from, end));
+    from = end;
+  }
+  return out;
+}
+
+/** An output that keeps copies (the pipeline reuses its buffers once written). */
+class Collect implements Output {
+  readonly chunks: Buffer[] = [];
+  async write(bytes: Buffer): Promise<void> {
+    this.chunks.push(Buffer.from(bytes));
+  }
+}
+
+async function convert(gen: '6.1' | '6.12', parts: Buffer[], worker: boolean) {
+  const out = new Collect();
+  const pipeline = new RegionPipeline('t.ftrace', PROBE_TABLES[gen], out, worker);
+  let error: unknown;
+  try {
+    if (worker) expect(await pipeline.ready()).toBe(true);
+    // the reader hands out each region in a buffer it then reuses: so does this test
+    for (const part of parts) {
+      const reused = Buffer.from(part);
+      await pipeline.add(reused);
+      reused.fill(0x23);
+    }
+    await pipeline.finish();
+  } catch (e) {
+    error = e;
+  } finally {
+    await pipeline.close();
+  }
+  return { bytes: Buffer.concat(out.chunks).toString('utf8'), error, counts: JSON.stringify(pipeline.counts), onWorker: pipeline.regionsOnWorker };
+}
+
+describe('two threads write what one thread writes', () => {
+  for (const [gen, name] of [['6.1', '6.1-thp-fork-cow'], ['6.12', '6.12-split-folio']] as const) {
+    it(`${name}: the same JSON lines and counts`, async () => {
+      const parts = regions(text(name), 16 << 10);
+      const one = await convert(gen, parts, false);
+      const two = await convert(gen, parts, true);
+      expect(one.error).toBeUndefined();
+      expect(two.error).toBeUndefined();
+      expect(two.onWorker).toBeGreaterThan(0);
+      expect(two.bytes).toBe(one.bytes);
+      expect(two.counts).toBe(one.counts);
+    });
+  }
+
+  it('a bad line anywhere: the same lines before it, the same error at the same file line', async () => {
+    const lines = text('6.12-thp-fork-cow').split('\n');
+    const bad = ['garbage', '  a-1 (    1) [000] d.... 1.0: folio_remove_rmap_ptes: (folio_remove_rmap_ptes+0x0/0x520) folio=zz', '  a-1 (    1) [000] d.... 1.0: sched_process_fork: comm=a child_pid=x'];
+    await fc.assert(
+      fc.asyncProperty(fc.nat(lines.length - 1), fc.constantFrom(...bad), fc.integer({ min: 1, max: 64 }), async (at, line, kb) => {
+        const parts = regions([...lines.slice(0, at), line, ...lines.slice(at)].join('\n'), kb << 10);
+        const one = await convert('6.12', parts, false);
+        const two = await convert('6.12', parts, true);
+        expect(one.error).toBeInstanceOf(TraceInputError);
+        expect((one.error as TraceInputError).at.line).toBe(at + 1);
+        expect(two.error).toBeInstanceOf(TraceInputError);
+        expect((two.error as TraceInputError).message).toBe((one.error as TraceInputError).message);
+        expect((two.error as TraceInputError).at).toEqual((one.error as TraceInputError).at);
+        expect(two.bytes).toBe(one.bytes);
+      }),
+      { numRuns: 12 },
+    );
+  });
+});

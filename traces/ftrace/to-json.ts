@@ -1,0 +1,109 @@
+import { parseFtraceLine } from './parse.ts';
+import type { ProbeTable } from './probes.ts';
+import { GeneralLines } from './general.ts';
+import { FastLines, KINDS, KIND_NONE, maxJsonBytes } from './fast-line.ts';
+import { lineEnd, nextLineStart } from './regions.ts';
+
+/**
+ * Regions of ftrace lines -> JSON Lines bytes: each line through the fast path (fast-line.ts) or,
+ * when it declines, through parse.ts and its event object (general.ts) and JSON.stringify. Used on
+ * the main thread and on convert-worker.ts's thread alike.
+ */
+
+/** Room for a region's JSON lines, most of the time (OutBuffer grows when not). */
+export const outputSize = (regionBytes: number): number => regionBytes + (regionBytes >> 1) + (64 << 10);
+
+/** A growable output buffer. */
+export class OutBuffer {
+  buf: Buffer;
+  pos = 0;
+
+  /** At least `size` bytes: `reuse` when it is that large. */
+  constructor(size = 4 << 20, reuse?: Buffer) {
+    // its own memory (not Node's pool): a worker hands buf.buffer over whole
+    this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+
+  putString(s: string): void {
+    this.ensure(3 * s.length);
+    this.pos += this.buf.write(s, this.pos);
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** Events converted, by kind in the order the kinds first came (the order `convert` reports them). */
+export class KindCounts {
+  events = 0;
+  readonly byKind: Record<string, number> = {};
+
+  add(kind: string): void {
+    this.events++;
+    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
+  }
+
+  /** The counts of a later part of the file. */
+  addAll(byKind: Readonly<Record<string, number>>): void {
+    for (const [kind, n] of Object.entries(byKind)) {
+      this.events += n;
+      this.byKind[kind] = (this.byKind[kind] ?? 0) + n;
+    }
+  }
+}
+
+export class RegionConverter {
+  private readonly fast: FastLines;
+  private readonly general: GeneralLines;
+
+  constructor(
+    readonly path: string,
+    table: ProbeTable,
+  ) {
+    this.fast = new FastLines(table);
+    this.general = new GeneralLines(table);
+  }
+
+  /**
+   * The JSON lines of the events of `region` (whole lines, the first numbered `firstLine`) into
+   * `out`, counted in `counts`; with `at`, each event's line number is pushed to it. Returns the
+   * number of lines. A bad line throws its TraceInputError, the lines before it converted.
+   */
+  convert(region: Buffer, firstLine: number, out: OutBuffer, counts: KindCounts, at?: number[]): number {
+    const fast = this.fast;
+    const cr = region.indexOf(13) >= 0;
+    let line = firstLine;
+    for (let s = 0; s < region.length; line++) {
+      const e = lineEnd(region, s, cr);
+      out.ensure(maxJsonBytes(e - s));
+      const p = fast.write(region, s, e, out.buf, out.pos);
+      if (p < 0) this.convertGeneral(region.toString('utf8', s, e), line, out, counts, at);
+      else if (fast.kind !== KIND_NONE) {
+        out.pos = p;
+        counts.add(KINDS[fast.kind]);
+        at?.push(line);
+      }
+      s = nextLineStart(region, e);
+    }
+    return line - firstLine;
+  }
+
+  /** Any line through parse.ts and its event object: the rare shapes, and every error's wording. */
+  private convertGeneral(text: string, line: number, out: OutBuffer, counts: KindCounts, at?: number[]): void {
+    const l = parseFtraceLine(text, this.path, line);
+    if (!l) return;
+    const event = this.general.event(l, this.path, line);
+    out.putString(JSON.stringify(event) + '\n');
+    counts.add(event.ev);
+    at?.push(line);
+  }
+}
