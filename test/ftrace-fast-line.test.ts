@@ -78,6 +78,14 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     else if (k + 1 < toks.length) toks.splice(k, 2, how === 'join' ? toks[k] + toks[k + 1] : `${toks[k]}  ${toks[k + 1]}`);
     return Buffer.from(toks.join(' '), 'latin1');
   }),
+  // a kprobe location printed the other way: entry `(fn+0x4/0x140)` <-> return `(caller+0x1b/0x60 <- fn)`
+  fc.boolean().map((spaced): Mutation => (b) => {
+    const s = b.toString('latin1');
+    const flipped = s.includes(' <- ') || s.includes('<-')
+      ? s.replace(/\(([^()\s]+?)\s*<-\s*([^()\s]+)\)/, '($2+0x4/0x140)')
+      : s.replace(/\(([A-Za-z_][\w.]*)\+(0x[0-9a-f]+\/0x[0-9a-f]+)\)/, spaced ? '(caller+0x1b/0x60 <- $1)' : '(caller+0x1b/0x60<-$1)');
+    return Buffer.from(flipped, 'latin1');
+  }),
   // a number (value, column, timestamp) in another form
   fc.tuple(fc.nat(), fc.constantFrom(...NUMBERS)).map(([i, n]): Mutation => (b) => {
     const s = b.toString('latin1');

@@ -47,9 +47,15 @@ const record = fc.record(
 );
 const rec = (r: { ts: number; cpu: number; pid: number; tgid?: number; comm: string }) => ({ ts: r.ts, cpu: r.cpu, pid: r.pid, tgid: r.tgid, comm: r.comm });
 
-/** A kcall of the probe table (each fetch-arg present or not, in the table's order), or of a probe the table does not know. */
+/**
+ * A kcall of the probe table (each fetch-arg present or not, in the table's order), or of a probe
+ * the table does not know. An entry probe whose function has no return probe is sometimes printed
+ * as a return (`<- fn`): the event then says ret, as the text does.
+ */
 function kcall(gen: Gen): fc.Arbitrary<TraceEvent> {
-  const known = Object.values(PROBE_TABLES[gen].kprobes).map((spec) => {
+  const specs = Object.values(PROBE_TABLES[gen].kprobes);
+  const known = specs.map((spec) => {
+    const canReturn = !spec.ret && !specs.some((o) => o.fn === spec.fn && o.ret);
     const args = Object.entries(spec.fields).map(([name, type]) => {
       const value: fc.Arbitrary<string | number> =
         type === 'x64'
@@ -59,9 +65,10 @@ function kcall(gen: Gen): fc.Arbitrary<TraceEvent> {
             : fc.oneof(fc.integer({ min: -5, max: 5 }), fc.integer(), fc.maxSafeInteger());
       return fc.option(value.map((v) => [name, v] as const), { nil: undefined, freq: 10 });
     });
-    return fc.tuple(fc.tuple(...args), record).map(([a, r]) => {
+    const ret = canReturn ? fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) : fc.constant(spec.ret);
+    return fc.tuple(fc.tuple(...args), ret, record).map(([a, returns, r]) => {
       const present = a.filter((x) => x !== undefined);
-      return { ev: 'kcall', fn: spec.fn, ...(spec.ret ? { ret: true } : {}), args: Object.fromEntries(present), ...rec(r) } as TraceEvent;
+      return { ev: 'kcall', fn: spec.fn, ...(returns ? { ret: true } : {}), args: Object.fromEntries(present), ...rec(r) } as TraceEvent;
     });
   });
   const unknown = fc
