@@ -597,10 +597,7 @@ class Shadows implements KernelShadow, VmaMappingView {
       pages.push({ v, pfn });
     };
     for (const v of this.vmas) {
-      if (v.retired) {
-        this.vmas.delete(v);
-        continue;
-      }
+      if (v.retired) continue; // prune() forgets it everywhere
       for (const [pfn, n] of v.ptes.entries()) if (n > 0) add(v, pfn);
       for (const [head, n] of v.pmds.entries()) {
         if (n <= 0) continue;
