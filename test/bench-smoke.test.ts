@@ -34,6 +34,7 @@ describe('bench smoke', () => {
       expect(s.small.verdict).toBe('agree');
       expect(s.large.verdict).toBe('agree');
       expect(s.largeOverSmall).toBeGreaterThan(0);
+      expect(s.exactLargeOverSmall).toBeGreaterThan(0);
     }
   });
 });
