@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData, type MessagePort } from 'node:worker_threads';
 import { TraceInputError, type Generation } from '../events.ts';
 import { PROBE_TABLES } from './probes.ts';
 import { KindCounts, OutBuffer, RegionConverter, outputSize } from './to-json.ts';
@@ -12,6 +12,8 @@ import { KindCounts, OutBuffer, RegionConverter, outputSize } from './to-json.ts
 export interface WorkerInit {
   readonly path: string;
   readonly generation: Generation;
+  /** Where jobs come and answers go. */
+  readonly port: MessagePort;
 }
 
 /** A region of whole lines: bytes [0, length) of `input`, handed over with a buffer to reuse for the output. */
@@ -40,7 +42,8 @@ export interface RegionDone {
 const init = workerData as WorkerInit;
 const conv = new RegionConverter(init.path, PROBE_TABLES[init.generation]);
 
-parentPort!.on('message', (job: RegionJob) => {
+const port = init.port;
+port.on('message', (job: RegionJob) => {
   const region = Buffer.from(job.input, 0, job.length);
   const out = new OutBuffer(outputSize(job.length), job.out && Buffer.from(job.out));
   const counts = new KindCounts();
@@ -55,6 +58,6 @@ parentPort!.on('message', (job: RegionJob) => {
   }
   const bytes = out.buf.buffer as ArrayBuffer; // its own memory (OutBuffer): handed over whole
   const done: RegionDone = { id: job.id, input: job.input, out: bytes, length: out.pos, lines, byKind: counts.byKind, error, crash };
-  parentPort!.postMessage(done, [job.input, bytes]);
+  port.postMessage(done, [job.input, bytes]);
 });
-parentPort!.postMessage('ready');
+port.postMessage('ready');

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { TraceInputError } from '../events.ts';
 import type { ProbeTable } from './probes.ts';
 import { KindCounts, OutBuffer, RegionConverter, outputSize } from './to-json.ts';
@@ -157,19 +157,24 @@ class ConvertWorker {
   /** Regions it converted. */
   answers = 0;
   private readonly worker: Worker;
+  private readonly port: MessagePort;
   private ready = false;
   private nextId = 0;
   private readonly holding = new Map<number, Slot>();
   /** Region copies it gave back, to reuse. */
   private readonly inputs: ArrayBuffer[] = [];
 
-  constructor(init: WorkerInit) {
+  constructor(init: Omit<WorkerInit, 'port'>) {
+    // answers come on a port of their own, read synchronously before each region is handed out:
+    // a thread busy converting gets to the event loop only between reads
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
     // not the parent's execArgv (`--import tsx`: ESM hooks, slow to start); the boot file
     // registers tsx's require hook
-    this.worker = new Worker(new URL('./convert-worker.cjs', import.meta.url), { workerData: init, execArgv: [] });
+    this.worker = new Worker(new URL('./convert-worker.cjs', import.meta.url), { workerData: { ...init, port: port2 }, transferList: [port2], execArgv: [] });
     let started!: (ok: boolean) => void;
     this.started = new Promise((resolve) => (started = resolve));
-    this.worker.on('message', (m: 'ready' | RegionDone) => {
+    this.port.on('message', (m: 'ready' | RegionDone) => {
       if (m !== 'ready') return this.answered(m);
       this.ready = true;
       started(true);
@@ -184,8 +189,18 @@ class ConvertWorker {
     this.worker.on('exit', (code) => stopped(`the worker exited (${code})`));
   }
 
+  /** Take the answers that came. */
+  poll(): void {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+      const msg = m.message as 'ready' | RegionDone;
+      if (msg === 'ready') this.ready = true;
+      else this.answered(msg);
+    }
+  }
+
   /** It takes one region while it warms up, two at a time once it has answered. */
   canTake(): boolean {
+    this.poll();
     return this.ready && this.holding.size < (this.answers > 0 ? 2 : 1);
   }
 
@@ -198,7 +213,7 @@ class ConvertWorker {
     const job: RegionJob = { id: this.nextId++, input, length: region.length, out };
     const slot = new Slot();
     this.holding.set(job.id, slot);
-    this.worker.postMessage(job, out ? [input, out] : [input]);
+    this.port.postMessage(job, out ? [input, out] : [input]);
     return slot;
   }
 
@@ -212,6 +227,7 @@ class ConvertWorker {
   }
 
   async close(): Promise<void> {
+    this.port.close();
     await this.worker.terminate();
   }
 }
