@@ -163,7 +163,8 @@ class Shadows implements KernelShadow, VmaMappingView {
   private finished = false;
 
   // results
-  private readonly rows = new Map<string, ReaderRow>();
+  /** Per scheme, per reader: the decisions. */
+  private readonly rows = new Map<SchemeName, Map<ReaderName, ReaderRow>>();
   private skipped = 0;
   private mapcount = { checked: 0, mismatches: 0, adopted: 0, firstMismatch: undefined as string | undefined };
   /** Folios that reached Many (held weakly: a freed folio must not stay in memory) and how many. */
@@ -281,7 +282,7 @@ class Shadows implements KernelShadow, VmaMappingView {
     const exact = this.host.exact;
     const out: ShadowSchemeResult[] = [{ name: exact.name, role: 'exact', costs: { ...exact.costs }, readerCosts: zeroCosts(), readers: [], skipped: 0 }];
     for (const s of this.schemes) {
-      const readers = [...this.rows.values()].filter((r) => r.scheme === s.name).map((r) => structuredClone(r));
+      const readers = [...(this.rows.get(s.name)?.values() ?? [])].map((r) => structuredClone(r));
       const m = this.many.get(s.name);
       const readerCosts = zeroCosts();
       for (const r of readers) for (const k of COST_KEYS) readerCosts[k] += r.costs[k];
@@ -516,32 +517,50 @@ class Shadows implements KernelShadow, VmaMappingView {
   // ---- readers -------------------------------------------------------------------------------------
 
   private row(scheme: SchemeName, reader: ReaderName): ReaderRow {
-    const key = `${scheme}|${reader}`;
-    let row = this.rows.get(key);
-    if (!row) this.rows.set(key, (row = { scheme, reader, asked: 0, exact: 0, conservative: 0, wrong: 0, costs: zeroCosts() }));
+    let byReader = this.rows.get(scheme);
+    if (!byReader) this.rows.set(scheme, (byReader = new Map()));
+    let row = byReader.get(reader);
+    if (!row) byReader.set(reader, (row = { scheme, reader, asked: 0, exact: 0, conservative: 0, wrong: 0, costs: zeroCosts() }));
     return row;
   }
 
-  private judge(s: MapcountScheme, reader: ReaderName, folio: Folio, page: number | undefined, truth: string, answer: () => { answer: string; cls: ReaderClass }): void {
-    const before = { ...s.costs };
+  /**
+   * Ask the scheme (`answer`, charged to the reader's row) and count its class. The words of the
+   * truth and of the answer are only put together for a case that is not exact: smaps and pagemap
+   * ask about every mapped page of every process.
+   */
+  private judge(
+    s: MapcountScheme,
+    reader: ReaderName,
+    folio: Folio,
+    page: number | undefined,
+    truth: string | (() => string),
+    answer: () => { answer: string | (() => string); cls: ReaderClass },
+  ): void {
+    const c = s.costs;
+    const { atomics, cachelines, rmapWalks, vmasVisited, ptesScanned } = c;
     const v = answer();
     const row = this.row(s.name, reader);
-    for (const k of COST_KEYS) row.costs[k] += s.costs[k] - before[k];
+    row.costs.atomics += c.atomics - atomics;
+    row.costs.cachelines += c.cachelines - cachelines;
+    row.costs.rmapWalks += c.rmapWalks - rmapWalks;
+    row.costs.vmasVisited += c.vmasVisited - vmasVisited;
+    row.costs.ptesScanned += c.ptesScanned - ptesScanned;
     row.asked++;
     row[v.cls]++;
     if (v.cls === 'exact') return;
-    const c: ReaderCase = {
+    const kase: ReaderCase = {
       op: this.at.line,
       operation: this.where(),
       reader,
       scheme: s.name,
       folio: folio.id,
       ...(page !== undefined ? { page } : {}),
-      truth,
-      answer: v.answer,
+      truth: typeof truth === 'string' ? truth : truth(),
+      answer: typeof v.answer === 'string' ? v.answer : v.answer(),
     };
-    if (v.cls === 'wrong') row.firstWrong ??= c;
-    else row.firstConservative ??= c;
+    if (v.cls === 'wrong') row.firstWrong ??= kase;
+    else row.firstConservative ??= kase;
   }
 
   private stateNote(s: MapcountScheme, f: Folio): string {
@@ -576,13 +595,14 @@ class Shadows implements KernelShadow, VmaMappingView {
   }
 
   /** Shared or not, as the scheme answers a per-page question (6.15: folio_maybe_mapped_shared() for a large folio). */
-  private shared(s: MapcountScheme, f: Folio, page: number): { shared: boolean; divisor: number; how: string } {
+  /** `how`: the words of the answer, put together only when a case is reported. */
+  private shared(s: MapcountScheme, f: Folio, page: number): { shared: boolean; divisor: number; how: () => string } {
     if (s instanceof Owners615 && f.order > 0) {
       const shared = s.maybeMappedShared(f);
-      return { shared, divisor: s.averagePageMapcount(f), how: `folio_maybe_mapped_shared ${shared}` };
+      return { shared, divisor: s.averagePageMapcount(f), how: () => `folio_maybe_mapped_shared ${shared}` };
     }
     const m = s.pageMapcount(f, page);
-    return { shared: m >= 2, divisor: m, how: `mapcount ${m}${this.stateNote(s, f)}` };
+    return { shared: m >= 2, divisor: m, how: () => `mapcount ${m}${this.stateNote(s, f)}` };
   }
 
   /** pagemap PM_MMAP_EXCLUSIVE and smaps PSS / Shared of every mapped page of every tracked folio. */
@@ -611,23 +631,23 @@ class Shadows implements KernelShadow, VmaMappingView {
       if (!at) continue;
       const { folio, page } = at;
       const tm = quiet(exact, () => exact.pageMapcount(folio, page));
-      const otherMm = [...(mmsOf.get(pfn) ?? [])].some((mm) => mm !== v.mm);
+      const otherMm = (): boolean => [...(mmsOf.get(pfn) ?? [])].some((mm) => mm !== v.mm);
       const word = (x: boolean): string => (x ? 'exclusive' : 'not exclusive');
       const render = (d: number, sh: boolean): string => `pss/${d} ${sh ? 'Shared' : 'Private'}`;
       for (const s of this.schemes) {
-        this.judge(s, 'pagemap_exclusive', folio, page, `${word(tm === 1)} (mapcount ${tm})`, () => {
+        this.judge(s, 'pagemap_exclusive', folio, page, () => `${word(tm === 1)} (mapcount ${tm})`, () => {
           const a = this.shared(s, folio, page);
           const exclusive = s instanceof Owners615 && folio.order > 0 ? !a.shared : a.divisor === 1;
           let cls: ReaderClass = 'exact';
-          if (exclusive !== (tm === 1)) cls = !exclusive || !otherMm ? 'conservative' : 'wrong';
-          return { answer: `${word(exclusive)} (${a.how})`, cls };
+          if (exclusive !== (tm === 1)) cls = !exclusive || !otherMm() ? 'conservative' : 'wrong';
+          return { answer: () => `${word(exclusive)} (${a.how()})`, cls };
         });
-        this.judge(s, 'smaps', folio, page, render(tm, tm >= 2), () => {
+        this.judge(s, 'smaps', folio, page, () => render(tm, tm >= 2), () => {
           const a = this.shared(s, folio, page);
           let cls: ReaderClass = 'exact';
           if (a.divisor !== tm) cls = 'wrong';
-          else if (a.shared !== tm >= 2) cls = a.shared || !otherMm ? 'conservative' : 'wrong';
-          return { answer: `${render(a.divisor, a.shared)}${this.stateNote(s, folio)}`, cls };
+          else if (a.shared !== tm >= 2) cls = a.shared || !otherMm() ? 'conservative' : 'wrong';
+          return { answer: () => `${render(a.divisor, a.shared)}${this.stateNote(s, folio)}`, cls };
         });
       }
     }
