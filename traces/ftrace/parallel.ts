@@ -154,6 +154,7 @@ export class RegionPipeline {
 class ConvertWorker {
   /** Resolves true once the worker takes regions, false if it failed before. */
   readonly started: Promise<boolean>;
+  private startedAs!: (ok: boolean) => void;
   /** Regions it converted. */
   answers = 0;
   private readonly worker: Worker;
@@ -172,15 +173,10 @@ class ConvertWorker {
     // not the parent's execArgv (`--import tsx`: ESM hooks, slow to start); the boot file
     // registers tsx's require hook
     this.worker = new Worker(new URL('./convert-worker.cjs', import.meta.url), { workerData: { ...init, port: port2 }, transferList: [port2], execArgv: [] });
-    let started!: (ok: boolean) => void;
-    this.started = new Promise((resolve) => (started = resolve));
-    this.port.on('message', (m: 'ready' | RegionDone) => {
-      if (m !== 'ready') return this.answered(m);
-      this.ready = true;
-      started(true);
-    });
+    this.started = new Promise((resolve) => (this.startedAs = resolve));
+    this.port.on('message', (m: 'ready' | RegionDone) => this.received(m));
     const stopped = (why: string): void => {
-      started(false);
+      this.startedAs(false);
       this.ready = false;
       for (const slot of this.holding.values()) slot.done({ bytes: Buffer.alloc(0), buffer: Buffer.alloc(0), lines: 0, byKind: {}, crash: why });
       this.holding.clear();
@@ -189,13 +185,15 @@ class ConvertWorker {
     this.worker.on('exit', (code) => stopped(`the worker exited (${code})`));
   }
 
-  /** Take the answers that came. */
+  /** Take the messages that came. */
   poll(): void {
-    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
-      const msg = m.message as 'ready' | RegionDone;
-      if (msg === 'ready') this.ready = true;
-      else this.answered(msg);
-    }
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) this.received(m.message as 'ready' | RegionDone);
+  }
+
+  private received(m: 'ready' | RegionDone): void {
+    if (m !== 'ready') return this.answered(m);
+    this.ready = true;
+    this.startedAs(true);
   }
 
   /** It takes one region while it warms up, two at a time once it has answered. */
