@@ -9,7 +9,7 @@ import type { TraceStream } from '../reader.ts';
 import { parseFtraceLine } from './parse.ts';
 import { PROBE_TABLES, detectGeneration, type ProbeTable } from './probes.ts';
 import { KindCounts, OutBuffer, RegionConverter } from './to-json.ts';
-import { RegionPipeline } from './parallel.ts';
+import { RegionPipeline, type Output } from './parallel.ts';
 import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
 
 /**
@@ -171,9 +171,8 @@ function parseJsonLines(out: OutBuffer, lines: readonly number[], file: string):
 
 // ---- JSON Lines files ------------------------------------------------------------------------------
 
-interface JsonlSink {
-  /** Write `bytes` after what was given before; resolves once they are written (or taken by zlib). */
-  write(bytes: Buffer): Promise<void>;
+/** The output file: writes (parallel.ts Output: in order, resolved once written or taken by zlib), then close. */
+interface JsonlSink extends Output {
   close(): Promise<void>;
 }
 
@@ -225,7 +224,7 @@ export interface ConvertSummary {
   readonly byKind: Record<string, number>;
 }
 
-/** From this size (as stored), a file is worth a second thread: its start and warm-up are paid back. */
+/** From this size (as stored): a smaller file is converted before a worker would be ready. */
 const TWO_THREADS_FROM_BYTES = 32 << 20;
 
 /**
