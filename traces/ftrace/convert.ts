@@ -228,22 +228,22 @@ export interface ConvertSummary {
 const TWO_THREADS_FROM_BYTES = 32 << 20;
 
 /**
- * Convert on a worker thread as well as this one: for a large file, when a core is free. The
- * worker's start and warm-up (tsx compiling its modules, V8 optimising the converter again: about
- * half a second of CPU) then run beside this thread's conversion. On a busy machine they take
- * this thread's CPU instead: 1M lines took 2.6-2.9 s with a worker, 2.0-2.2 s without, at load 5
- * on 2 cores.
+ * Convert on a worker thread as well as this one: for a large file, when the last minute left at
+ * least half a core idle. The worker's start and warm-up (tsx compiling its modules, V8 optimising
+ * the converter again: about half a second of CPU) then run beside this thread's conversion; on a
+ * busy machine they take this thread's CPU instead. Measured on 2 cores, 1M lines: at load 5, 2.6-2.9 s
+ * with a worker against 2.0-2.2 s without; at load 1 to 1.5, 1.2-1.5 s against 1.4-2.3 s.
  */
 function secondThreadPays(input: string): boolean {
   const cores = availableParallelism();
-  return cores > 1 && cores - loadavg()[0] >= 1 && statSync(input).size >= TWO_THREADS_FROM_BYTES;
+  return cores > 1 && cores - loadavg()[0] >= 0.5 && statSync(input).size >= TWO_THREADS_FROM_BYTES;
 }
 
 /**
  * `trollcount convert`: ftrace text -> JSON Lines (a header line, then one event per line); gzip if
  * output ends in .gz. `opts.worker` converts on a worker thread as well as this one (default: for a
- * file of 32 MB or more, when a core is free). An error at a line is thrown after the lines before
- * it are written.
+ * file of 32 MB or more, when a core is mostly free). An error at a line is thrown after the lines
+ * before it are written.
  */
 export async function convertFile(input: string, output: string, opts: { generation?: Generation; worker?: boolean } = {}): Promise<ConvertSummary> {
   const o = await openFtraceRegions(input, opts);
