@@ -279,7 +279,8 @@ export function fastPath<S extends string, C extends object, E extends { type: s
     if (t === null) return snapshot;
     let context = snapshot.context as Record<string, unknown>;
     for (const assignment of t.actions) {
-      const a = { context, event: event as unknown };
+      // the guards' arguments serve the first action (a trace sends several events per folio and rmap call)
+      const a = context === args.context ? args : { context, event: event as unknown };
       let partial: Record<string, unknown>;
       if (typeof assignment === 'function') partial = assignment(a, undefined) as Record<string, unknown>;
       else {
