@@ -12,10 +12,12 @@ import { assign, setup } from 'xstate';
  *              kernel's values so that one fault is reported once, not on every later event.
  */
 
+/**
+ * Only what the replay reads back: how many values the gaps hid. (It counts values learned, verified
+ * and diverged itself, over the whole trace; counted again per folio here, they would cost a new
+ * snapshot for every value checked and be read by nothing.)
+ */
 export interface KnowledgeContext {
-  readonly learned: number;
-  readonly verified: number;
-  readonly diverged: number;
   /** The folio was known before a ring-buffer gap: a later re-learn is a value the gap hid. */
   readonly forgottenByGap: boolean;
   /** Values re-learned after a gap although the folio had been known before it. */
@@ -46,47 +48,34 @@ export const knowledgeMachine = setup({
     knownBeforeGap: ({ context }) => context.forgottenByGap,
   },
   actions: {
-    countLearned: assign(({ context, event }) => ({ learned: context.learned + (event.type === 'LEARN' ? event.n : 0) })),
     countHiddenByGap: assign(({ context, event }) => ({
       hiddenByGap: context.hiddenByGap + (event.type === 'LEARN' ? event.n : 0),
       forgottenByGap: false,
     })),
-    countVerified: assign(({ context }) => ({ verified: context.verified + 1 })),
-    countDiverged: assign(({ context }) => ({ diverged: context.diverged + 1 })),
     markForgottenByGap: assign({ forgottenByGap: true }),
   },
 }).createMachine({
   id: 'folioKnowledge',
-  context: { learned: 0, verified: 0, diverged: 0, forgottenByGap: false, hiddenByGap: 0 },
+  context: { forgottenByGap: false, hiddenByGap: 0 },
   initial: 'unknown',
   states: {
     unknown: {
       on: {
         BORN: { target: 'learned' },
-        LEARN: [
-          { guard: 'knownBeforeGap', target: 'learned', actions: ['countLearned', 'countHiddenByGap'] },
-          { target: 'learned', actions: 'countLearned' },
-        ],
+        LEARN: [{ guard: 'knownBeforeGap', target: 'learned', actions: 'countHiddenByGap' }, { target: 'learned' }],
       },
     },
     learned: {
       on: {
-        LEARN: { actions: 'countLearned' },
-        CHECK: [
-          { guard: 'kernelAgreesWithModel', target: 'verified', actions: 'countVerified' },
-          { target: 'diverged', actions: 'countDiverged' },
-        ],
+        CHECK: [{ guard: 'kernelAgreesWithModel', target: 'verified' }, { target: 'diverged' }],
         FORGET: { target: 'unknown', actions: 'markForgottenByGap' },
         BORN: { target: 'learned' },
       },
     },
     verified: {
       on: {
-        LEARN: { actions: 'countLearned' },
-        CHECK: [
-          { guard: 'kernelAgreesWithModel', actions: 'countVerified' },
-          { target: 'diverged', actions: 'countDiverged' },
-        ],
+        // an agreeing value keeps it verified
+        CHECK: [{ guard: 'kernelAgreesWithModel' }, { target: 'diverged' }],
         FORGET: { target: 'unknown', actions: 'markForgottenByGap' },
         BORN: { target: 'learned' },
       },
@@ -94,11 +83,6 @@ export const knowledgeMachine = setup({
     diverged: {
       on: {
         RESYNC: { target: 'learned' },
-        LEARN: { actions: 'countLearned' },
-        CHECK: [
-          { guard: 'kernelAgreesWithModel', actions: 'countVerified' },
-          { actions: 'countDiverged' },
-        ],
         FORGET: { target: 'unknown', actions: 'markForgottenByGap' },
         BORN: { target: 'learned' },
       },
