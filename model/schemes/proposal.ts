@@ -367,24 +367,26 @@ export class ProposalVmaHooks extends SaturatingScheme {
     const { pageSize } = this.sys.config.geometry;
     const pmdNr = pmdPages(this.sys.config.geometry);
     const found = new Map<number, Folio>();
-    const consider = (id: number): void => {
-      if (found.has(id) || !this.engines.has(id)) return;
-      const folio = this.sys.folios.get(id);
-      if (folio) found.set(id, folio);
-    };
     const firstVpn = Math.floor(start / pageSize);
     const lastVpn = Math.ceil(end / pageSize);
     for (let vpn = firstVpn; vpn < lastVpn; vpn++) {
       this.costs.ptesScanned++;
       const pte = mm.ptes.get(vpn);
-      if (pte?.kind === 'present') consider(pte.folio);
+      if (pte?.kind === 'present') this.consider(found, pte.folio);
     }
     for (let i = Math.floor(firstVpn / pmdNr); i * pmdNr < lastVpn; i++) {
       this.costs.ptesScanned++;
       const pmd = mm.pmds.get(i);
-      if (pmd) consider(pmd.folio);
+      if (pmd) this.consider(found, pmd.folio);
     }
     return [...found.values()];
+  }
+
+  /** foliosIn(): a counted folio, once (a method, not a closure per call: the explorer runs this per state). */
+  private consider(found: Map<number, Folio>, id: number): void {
+    if (found.has(id) || !this.engines.has(id)) return;
+    const folio = this.sys.folios.get(id);
+    if (folio) found.set(id, folio);
   }
 
   private maxFolioPages(): number {
