@@ -5,7 +5,7 @@ export interface HistoryEntry {
 }
 
 /** Events kept per folio. */
-export const HISTORY = 8;
+const HISTORY = 8;
 
 /**
  * The last HISTORY events that touched a folio. A folio born from a split starts with the history

@@ -326,7 +326,7 @@ class KernelReplay {
     // the rival schemes read the exact scheme and the folios (a folio is known when all its counters are)
     shadow?.attach({ generation: this.gen, geometry: header.geometry, exact: this.scheme, folioAt: (pfn) => {
       const rec = this.folios.at(pfn);
-      if (!rec || pfn - rec.folio.id >= rec.nr) return undefined;
+      if (!rec) return undefined;
       return { folio: rec.folio, page: pfn - rec.folio.id, known: rec.knownPages === rec.nr && rec.folioKnown && this.state(rec) !== 'unknown' };
     } });
   }
