@@ -215,14 +215,37 @@ interface FolioRec {
   readonly folio: Folio;
   readonly nr: number;
   readonly knowledge: KnowledgeActor;
-  /** Per page: its _mapcount is known (learned or predicted). */
-  readonly pageKnown: Uint8Array;
+  /**
+   * Per page: its _mapcount is known (learned or predicted). None for an order-0 folio, whose page is
+   * known when knownPages is 1 (a THP split makes 512 of them).
+   */
+  readonly pageKnown: Uint8Array | null;
   knownPages: number;
   /** Folio-level fields known (6.1 compound_mapcount/PageDoubleMap; 6.12 large-folio fields). */
   folioKnown: boolean;
   /** Event sequence number when the model first held values for it. */
   knownSince: number;
-  readonly history: FolioHistory;
+  /**
+   * Its last events; until its first own event, the history it was born with (none, or that of the
+   * THP it was split from): a split makes 512 folios, most of which are never touched again.
+   */
+  history: FolioHistory | null;
+  ownHistory: boolean;
+}
+
+const pageIsKnown = (rec: FolioRec, page: number): boolean => (rec.pageKnown === null ? rec.knownPages === 1 : rec.pageKnown[page] === 1);
+
+/** The page's _mapcount is known from now on; whether it was not before. */
+function knowPage(rec: FolioRec, page: number): boolean {
+  if (pageIsKnown(rec, page)) return false;
+  if (rec.pageKnown !== null) rec.pageKnown[page] = 1;
+  rec.knownPages++;
+  return true;
+}
+
+function knowAllPages(rec: FolioRec, known: boolean): void {
+  rec.pageKnown?.fill(known ? 1 : 0);
+  rec.knownPages = known ? rec.nr : 0;
 }
 
 interface VmaRec {
@@ -361,7 +384,7 @@ class KernelReplay {
   }
 
   private touch(rec: FolioRec): void {
-    rec.history.push(this.at.line, this.fn);
+    this.touchAs(rec, this.fn);
   }
 
   private state(rec: FolioRec): KnowledgeState {
@@ -381,7 +404,7 @@ class KernelReplay {
       page,
       kernel,
       model,
-      history: rec ? rec.history.entries() : [],
+      history: rec?.history ? rec.history.entries() : [],
     });
   }
 
@@ -459,11 +482,12 @@ class KernelReplay {
       folio,
       nr,
       knowledge: newKnowledge(this.engine),
-      pageKnown: new Uint8Array(nr),
+      pageKnown: nr > 1 ? new Uint8Array(nr) : null,
       knownPages: 0,
       folioKnown: false,
       knownSince: -1,
-      history: new FolioHistory(splitFrom),
+      history: splitFrom,
+      ownHistory: false,
     };
     this.folios.add(rec);
     return rec;
@@ -493,15 +517,12 @@ class KernelReplay {
   private splitFolio(big: FolioRec): void {
     const head = big.folio.id;
     const into: Folio[] = [];
-    const known: boolean[] = [];
-    for (let p = 0; p < big.nr; p++) known.push(big.pageKnown[p] === 1);
     const wasKnown = this.state(big) !== 'unknown';
     this.folios.delete(big);
     for (let p = 0; p < big.nr; p++) {
       const rec = this.newRec(head + p, 1, big.folio.kind, big.history);
       into.push(rec.folio);
-      if (known[p] && wasKnown) {
-        rec.pageKnown[0] = 1;
+      if (wasKnown && pageIsKnown(big, p)) {
         rec.knownPages = 1;
         rec.folioKnown = true;
         rec.knownSince = this.seq;
@@ -552,8 +573,7 @@ class KernelReplay {
 
   /** A folio freshly allocated and mapped for the first time: its whole state is predicted. */
   private born(rec: FolioRec): void {
-    rec.pageKnown.fill(1);
-    rec.knownPages = rec.nr;
+    knowAllPages(rec, true);
     rec.folioKnown = true;
     rec.knownSince = this.seq;
     rec.knowledge.send({ type: 'BORN' });
@@ -671,7 +691,11 @@ class KernelReplay {
   }
 
   private touchAs(rec: FolioRec, fn: string): void {
-    rec.history.push(this.at.line, fn);
+    if (!rec.ownHistory) {
+      rec.history = new FolioHistory(rec.history);
+      rec.ownHistory = true;
+    }
+    rec.history!.push(this.at.line, fn);
   }
 
   /** Apply fork dups that waited for evidence that the source VMA was copied (vma_needs_copy()). */
@@ -797,8 +821,7 @@ class KernelReplay {
     this.afterGap = true;
     for (const rec of this.folios.values()) {
       rec.knowledge.send({ type: 'FORGET' });
-      rec.pageKnown.fill(0);
-      rec.knownPages = 0;
+      knowAllPages(rec, false);
       rec.folioKnown = false;
       rec.knownSince = -1;
     }
@@ -894,7 +917,7 @@ class KernelReplay {
     const hasFolioFields = large && isHead && a.cmapcount !== undefined;
     const cmap = hasFolioFields ? this.need(a, 'cmapcount') : 0;
     const dmap = hasFolioFields ? (low32(hx(a, 'flags1')) & PG_DOUBLE_MAP_61) !== 0 : false;
-    const learnPage = rec.pageKnown[page] === 0;
+    const learnPage = !pageIsKnown(rec, page);
     const learnFolio = large ? hasFolioFields && !rec.folioKnown : false;
     if (learnPage || learnFolio) {
       s.setFields(rec.folio, page, {
@@ -903,8 +926,7 @@ class KernelReplay {
         doubleMap: learnFolio ? dmap : undefined,
       });
       if (learnPage) {
-        rec.pageKnown[page] = 1;
-        rec.knownPages++;
+        knowPage(rec, page);
         if (!large) rec.folioKnown = true;
       }
       if (learnFolio) rec.folioKnown = true;
@@ -1130,8 +1152,8 @@ class KernelReplay {
     const lm = large ? this.need(a, 'large_mapcount') : 0;
     const em = large ? this.need(a, 'entire_mapcount') : 0;
     const np = large ? this.need(a, 'nr_pages_mapped') : 0;
-    const learnPage = pm !== undefined && rec.pageKnown[page] === 0;
-    const learnHead = rec.pageKnown[0] === 0 && (page !== 0 || pm === undefined);
+    const learnPage = pm !== undefined && !pageIsKnown(rec, page);
+    const learnHead = !pageIsKnown(rec, 0) && (page !== 0 || pm === undefined);
     const learnFolio = large && !rec.folioKnown;
     if (learnPage || learnHead || learnFolio) {
       if (learnHead) s.setFields(rec.folio, 0, { mapcount: fm });
@@ -1142,16 +1164,8 @@ class KernelReplay {
         nrPagesMapped: learnFolio ? np : undefined,
       });
       let n = 0;
-      if (learnPage) {
-        rec.pageKnown[page] = 1;
-        rec.knownPages++;
-        n++;
-      }
-      if (learnHead && rec.pageKnown[0] === 0) {
-        rec.pageKnown[0] = 1;
-        rec.knownPages++;
-        n++;
-      }
+      if (learnPage && knowPage(rec, page)) n++;
+      if (learnHead && knowPage(rec, 0)) n++;
       if (learnFolio) n += 3;
       if (!large) rec.folioKnown = true;
       else if (learnFolio) rec.folioKnown = true;
@@ -1242,7 +1256,7 @@ class KernelReplay {
         if (!rec) return;
         this.touch(rec);
         const page = pfn - rec.folio.id;
-        if (rec.pageKnown[page]) this.check(rec, page, 'page._mapcount', this.need(a, 'pmapcount'), (this.scheme as Large612).fields(rec.folio, page).mapcount);
+        if (pageIsKnown(rec, page)) this.check(rec, page, 'page._mapcount', this.need(a, 'pmapcount'), (this.scheme as Large612).fields(rec.folio, page).mapcount);
         return;
       }
       case '__split_huge_pmd':
@@ -1291,7 +1305,7 @@ class KernelReplay {
       return;
     }
     const page = pfn - rec.folio.id;
-    if (rec.pageKnown[page] === 0 || (rec.nr > 1 && !rec.folioKnown) || this.state(rec) === 'unknown') {
+    if (!pageIsKnown(rec, page) || (rec.nr > 1 && !rec.folioKnown) || this.state(rec) === 'unknown') {
       this.obsSkipped++;
       return;
     }

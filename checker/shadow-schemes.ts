@@ -105,12 +105,15 @@ const COST_KEYS = ['atomics', 'cachelines', 'rmapWalks', 'vmasVisited', 'ptesSca
 const KPF_ZERO_PAGE = 1n << 24n;
 const SPLIT_FNS = new Set(['split_huge_page_to_list', 'split_huge_page_to_list_to_order']);
 
-/** Run a query without charging it (the checker's own look, not a kernel reader). */
-function quiet<T>(s: MapcountScheme, f: () => T): T {
+/**
+ * Ask `query` of scheme `s` without charging it (the checker's own look, not a kernel reader). A
+ * method and its arguments rather than a closure: asked several times per rmap call.
+ */
+function quiet<S extends MapcountScheme, A, B, T>(s: S, query: (this: S, a: A, b: B) => T, a: A, b?: B): T {
   const c = s.costs;
   const { atomics, cachelines, rmapWalks, vmasVisited, ptesScanned } = c;
   try {
-    return f();
+    return query.call(s, a, b as B);
   } finally {
     c.atomics = atomics;
     c.cachelines = cachelines;
@@ -150,7 +153,9 @@ class Shadows implements KernelShadow, VmaMappingView {
   private readonly seen = new Map<Folio, Map<ShadowVma, number>>();
 
   // the event being handled
-  private pending: { call: RmapCall; v: ShadowVma | undefined }[] = [];
+  /** Its rmap calls, and the VMA of each (two arrays reused from event to event). */
+  private readonly pendingCalls: RmapCall[] = [];
+  private readonly pendingVmas: (ShadowVma | undefined)[] = [];
   private mode: 'before' | 'now' = 'now';
   /** The answer of the last scan() (one object, rewritten by every scan: the hooks read it at once). */
   private readonly lastScan = { mapped: false, scanned: 0 };
@@ -202,12 +207,12 @@ class Shadows implements KernelShadow, VmaMappingView {
   rmap(call: RmapCall): void {
     const f = this.current(call.folio);
     const exact = this.host.exact;
-    const exactMc = quiet(exact, () => exact.folioMapcount(f));
+    const exactMc = quiet(exact, exact.folioMapcount, f);
     if (this.owners) {
       const o = this.owners;
-      if (quiet(o, () => o.folioMapcount(f)) !== exactMc) {
+      if (quiet(o, o.folioMapcount, f) !== exactMc) {
         // the replay learned counters from the kernel (a folio mapped before the trace, split, or after a gap)
-        const fl = quiet(exact, () => exact.fields(f, 0));
+        const fl = quiet(exact, exact.fields, f, 0);
         const entire = f.order > 0 ? (fl.entireMapcount ?? fl.compoundMapcount ?? -1) + 1 : 0;
         o.adopt(f, exactMc, entire);
         this.mapcount.adopted++;
@@ -220,7 +225,8 @@ class Shadows implements KernelShadow, VmaMappingView {
       this.trackedEver++;
       for (const s of this.saturating) s.folioFreed(f);
     }
-    this.pending.push({ call, v: this.vmaByModel.get(call.vma) });
+    this.pendingCalls.push(call);
+    this.pendingVmas.push(this.vmaByModel.get(call.vma));
   }
 
   vmaSplitMove(from: ShadowVma, to: ShadowVma, folio: Folio | undefined): void {
@@ -259,10 +265,11 @@ class Shadows implements KernelShadow, VmaMappingView {
       this.folioObj.clear();
       this.seen.clear();
       this.tracked.clear();
-      this.pending = [];
+      this.pendingCalls.length = 0;
+      this.pendingVmas.length = 0;
       return;
     }
-    if (this.pending.length) this.settle();
+    if (this.pendingCalls.length) this.settle();
     if (e.ev === 'kcall' && SPLIT_FNS.has(e.fn)) {
       this.splitting = e.ret !== true;
       this.unmapEnded.clear();
@@ -449,9 +456,11 @@ class Shadows implements KernelShadow, VmaMappingView {
 
   /** The end of an event: the proposal's hooks decide, owners is compared, try_to_unmap is asked. */
   private settle(): void {
-    const pending = this.pending;
-    this.pending = [];
-    for (const { call, v } of pending) {
+    const calls = this.pendingCalls;
+    const vmas = this.pendingVmas;
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i];
+      const v = vmas[i];
       const f = call.folio;
       this.mode = call.op === 'remove' ? 'now' : 'before';
       for (const s of this.saturating) {
@@ -472,15 +481,18 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     this.mode = 'now';
-    if (pending.length === 1) {
+    if (calls.length === 1) {
       // most events make one rmap call: no grouping
-      const { call, v } = pending[0];
+      const call = calls[0];
+      const v = vmas[0];
       if (v) this.seenOf(call.folio).set(v, this.entries(v, call.folio));
       this.compareOwners(call.folio);
     } else {
       // per folio the event touched (in order), the VMAs it touched it in
       const touched = new Map<Folio, Set<ShadowVma>>();
-      for (const { call, v } of pending) {
+      for (let i = 0; i < calls.length; i++) {
+        const call = calls[i];
+        const v = vmas[i];
         let vs = touched.get(call.folio);
         if (!vs) touched.set(call.folio, (vs = new Set()));
         if (v) vs.add(v);
@@ -492,8 +504,10 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     if (this.splitting) {
-      for (const { call, v } of pending) if (call.op === 'remove' && v) this.tryToUnmap(call.folio, v);
+      for (let i = 0; i < calls.length; i++) if (calls[i].op === 'remove' && vmas[i]) this.tryToUnmap(calls[i].folio, vmas[i]!);
     }
+    calls.length = 0;
+    vmas.length = 0;
   }
 
   /** owners-6.15's folio_mapcount() against the exact one, for a folio the event touched. */
@@ -501,8 +515,8 @@ class Shadows implements KernelShadow, VmaMappingView {
     const o = this.owners;
     if (!o || this.folioObj.get(f.id) !== f || !this.host.folioAt(f.id)?.known) return;
     const exact = this.host.exact;
-    const got = quiet(o, () => o.folioMapcount(f));
-    const want = quiet(exact, () => exact.folioMapcount(f));
+    const got = quiet(o, o.folioMapcount, f);
+    const want = quiet(exact, exact.folioMapcount, f);
     this.mapcount.checked++;
     if (got !== want) {
       this.mapcount.mismatches++;
@@ -585,7 +599,7 @@ class Shadows implements KernelShadow, VmaMappingView {
     if (!at) return;
     const { folio, page } = at;
     const exact = this.host.exact;
-    const want = quiet(exact, () => exact.kpagecount(folio, page));
+    const want = quiet(exact, exact.kpagecount, folio, page);
     for (const s of this.schemes) {
       this.judge(s, 'kpagecount', folio, page, `${want}`, () => {
         const got = s.kpagecount(folio, page);
@@ -630,7 +644,7 @@ class Shadows implements KernelShadow, VmaMappingView {
       const at = this.judgeable(pfn);
       if (!at) continue;
       const { folio, page } = at;
-      const tm = quiet(exact, () => exact.pageMapcount(folio, page));
+      const tm = quiet(exact, exact.pageMapcount, folio, page);
       const otherMm = (): boolean => [...(mmsOf.get(pfn) ?? [])].some((mm) => mm !== v.mm);
       const word = (x: boolean): string => (x ? 'exclusive' : 'not exclusive');
       const render = (d: number, sh: boolean): string => `pss/${d} ${sh ? 'Shared' : 'Private'}`;
@@ -665,7 +679,7 @@ class Shadows implements KernelShadow, VmaMappingView {
       return;
     }
     const exact = this.host.exact;
-    const truth = quiet(exact, () => exact.folioMapped(folio));
+    const truth = quiet(exact, exact.folioMapped, folio);
     const candidates = [...(this.seen.get(folio)?.keys() ?? [])].filter((x) => !x.retired).length;
     for (const s of this.schemes) {
       const key = `${s.name}|${folio.id}`;
