@@ -153,9 +153,13 @@ class Shadows implements KernelShadow, VmaMappingView {
   private readonly seen = new Map<Folio, Map<ShadowVma, number>>();
 
   // the event being handled
-  /** Its rmap calls, and the VMA of each (two arrays reused from event to event). */
+  /**
+   * Its rmap calls and the VMA of each: the first `pending` slots of two arrays kept from event to
+   * event (emptying an array gives its storage back, and the next push allocates it again).
+   */
   private readonly pendingCalls: RmapCall[] = [];
   private readonly pendingVmas: (ShadowVma | undefined)[] = [];
+  private pending = 0;
   private mode: 'before' | 'now' = 'now';
   /** The answer of the last scan() (one object, rewritten by every scan: the hooks read it at once). */
   private readonly lastScan = { mapped: false, scanned: 0 };
@@ -225,8 +229,8 @@ class Shadows implements KernelShadow, VmaMappingView {
       this.trackedEver++;
       for (const s of this.saturating) s.folioFreed(f);
     }
-    this.pendingCalls.push(call);
-    this.pendingVmas.push(this.vmaByModel.get(call.vma));
+    this.pendingCalls[this.pending] = call;
+    this.pendingVmas[this.pending++] = this.vmaByModel.get(call.vma);
   }
 
   vmaSplitMove(from: ShadowVma, to: ShadowVma, folio: Folio | undefined): void {
@@ -265,11 +269,10 @@ class Shadows implements KernelShadow, VmaMappingView {
       this.folioObj.clear();
       this.seen.clear();
       this.tracked.clear();
-      this.pendingCalls.length = 0;
-      this.pendingVmas.length = 0;
+      this.forgetPending();
       return;
     }
-    if (this.pendingCalls.length) this.settle();
+    if (this.pending) this.settle();
     if (e.ev === 'kcall' && SPLIT_FNS.has(e.fn)) {
       this.splitting = e.ret !== true;
       this.unmapEnded.clear();
@@ -458,7 +461,8 @@ class Shadows implements KernelShadow, VmaMappingView {
   private settle(): void {
     const calls = this.pendingCalls;
     const vmas = this.pendingVmas;
-    for (let i = 0; i < calls.length; i++) {
+    const n = this.pending;
+    for (let i = 0; i < n; i++) {
       const call = calls[i];
       const v = vmas[i];
       const f = call.folio;
@@ -481,7 +485,7 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     this.mode = 'now';
-    if (calls.length === 1) {
+    if (n === 1) {
       // most events make one rmap call: no grouping
       const call = calls[0];
       const v = vmas[0];
@@ -490,7 +494,7 @@ class Shadows implements KernelShadow, VmaMappingView {
     } else {
       // per folio the event touched (in order), the VMAs it touched it in
       const touched = new Map<Folio, Set<ShadowVma>>();
-      for (let i = 0; i < calls.length; i++) {
+      for (let i = 0; i < n; i++) {
         const call = calls[i];
         const v = vmas[i];
         let vs = touched.get(call.folio);
@@ -504,10 +508,16 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     if (this.splitting) {
-      for (let i = 0; i < calls.length; i++) if (calls[i].op === 'remove' && vmas[i]) this.tryToUnmap(calls[i].folio, vmas[i]!);
+      for (let i = 0; i < n; i++) if (calls[i].op === 'remove' && vmas[i]) this.tryToUnmap(calls[i].folio, vmas[i]!);
     }
-    calls.length = 0;
-    vmas.length = 0;
+    this.forgetPending();
+  }
+
+  /** Empty the pending slots (their calls and VMAs are not kept alive until overwritten). */
+  private forgetPending(): void {
+    this.pendingCalls.fill(undefined as never, 0, this.pending);
+    this.pendingVmas.fill(undefined, 0, this.pending);
+    this.pending = 0;
   }
 
   /** owners-6.15's folio_mapcount() against the exact one, for a folio the event touched. */
