@@ -102,6 +102,8 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
         });
       }),
   );
+  // a thread that fails before a lane waits on it is reported through `failed`
+  for (const r of ready) r.catch(() => undefined);
   const failed = new Promise<never>((_, reject) => threads.forEach((w) => w.once('error', reject)));
   failed.catch(() => undefined);
 
@@ -109,26 +111,37 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     // A lane takes chunks one after the other: the main thread's lane expands them itself (and
     // yields between chunks, so the threads' answers are merged and they get more work); each
     // thread has two lanes, so it always has the next chunk queued while the main thread is busy.
+    // A thread's lanes take chunks once it is ready: until then the main thread goes on alone
+    // (a thread boots in ~0.3 s of a core; waiting for it left the main thread idle that long).
     const expandedBy = new Array<number>(nThreads).fill(0);
-    type Lane = (req: ChunkRequest) => Promise<ChunkResult>;
+    interface Lane {
+      readonly ready: Promise<void>;
+      expand(req: ChunkRequest): Promise<ChunkResult>;
+    }
     const lanes: Lane[] = [
-      async (req) => {
-        await new Promise(setImmediate);
-        expandedBy[0]++;
-        return local.expand(req);
+      {
+        ready: Promise.resolve(),
+        async expand(req) {
+          await new Promise(setImmediate);
+          expandedBy[0]++;
+          return local.expand(req);
+        },
       },
       ...threads.flatMap((w, i): Lane[] => {
-        const lane: Lane = (req) =>
-          Promise.race([
-            failed,
-            new Promise<ChunkResult>((resolve) => {
-              pending.set(req.id, (r) => {
-                expandedBy[i + 1]++;
-                resolve(r);
-              });
-              w.postMessage(req);
-            }),
-          ]);
+        const lane: Lane = {
+          ready: ready[i],
+          expand: (req) =>
+            Promise.race([
+              failed,
+              new Promise<ChunkResult>((resolve) => {
+                pending.set(req.id, (r) => {
+                  expandedBy[i + 1]++;
+                  resolve(r);
+                });
+                w.postMessage(req);
+              }),
+            ]),
+        };
         return [lane, lane];
       }),
     ];
@@ -174,20 +187,23 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
           results[merged] = undefined;
         }
       };
-      // small levels take the main thread less time than a thread takes to start: it expands
-      // them alone; the threads join at the first large one
+      // small levels cost the main thread less than handing chunks out: it expands them alone
       const active = count > THREADS_FROM ? lanes : lanes.slice(0, 1);
-      if (active.length > 1) await Promise.all(ready);
       let nextChunk = 0;
+      // a thread not ready when the chunks run out has nothing to do at this level
+      let allTaken!: () => void;
+      const taken = new Promise<void>((resolve) => (allTaken = resolve));
       await Promise.all(
         active.map(async (lane) => {
+          await Promise.race([lane.ready, taken]);
           while (nextChunk < chunks && !full) {
             const id = nextChunk++;
             const from = id * chunkNodes;
             const to = Math.min(count, from + chunkNodes);
-            results[id] = await lane({ type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
+            results[id] = await lane.expand({ type: 'chunk', id, len, paths: paths.slice(from * len, to * len) });
             merge();
           }
+          allTaken();
         }),
       );
       if (!full) explored += count * ops.length;
