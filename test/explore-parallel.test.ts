@@ -79,7 +79,7 @@ describe('parallel BFS (worker threads) gives the sequential result', () => {
     // stopped by maxStates, the workers have expanded the chunks in flight too: their coverage may be larger
     const cut = { scope: defaultScope(), maxDepth: 3, maxStates: 1_900, keepFingerprints: true };
     const cutSeq = exploreBfs(cut);
-    const cutPar = await exploreBfsParallel({ ...cut, workers: 2 });
+    const cutPar = await exploreBfsParallel({ ...cut, workers: 2, awaitThreads: true });
     expect({ ...result(cutPar), coverage: null }).toEqual({ ...result(cutSeq), coverage: null });
     // depth 3 is a large level: the worker thread expanded part of it beside the main thread
     expect(cutPar.expandedBy).toHaveLength(2);

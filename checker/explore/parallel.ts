@@ -35,6 +35,8 @@ import { defaultExploreSchemes } from './world.ts';
 export interface ParallelBfsOptions extends BfsOptions {
   /** Threads expanding the frontier, the main thread included (default: the cores available, at least 1). */
   readonly workers?: number;
+  /** Wait for every thread to boot before the first large level, so that each surely expands part of it (tests). */
+  readonly awaitThreads?: boolean;
 }
 
 export type ParallelReport = ExploreReport & {
@@ -189,6 +191,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
       };
       // small levels cost the main thread less than handing chunks out: it expands them alone
       const active = count > THREADS_FROM ? lanes : lanes.slice(0, 1);
+      if (opts.awaitThreads && active.length > 1) await Promise.all(ready);
       let nextChunk = 0;
       // a thread not ready when the chunks run out has nothing to do at this level
       let allTaken!: () => void;
