@@ -118,3 +118,33 @@ describe('replay of the 12 real kernel traces against the exact schemes', () => 
     });
   }
 });
+
+describe('the history a divergence report gives', () => {
+  it('a page split from a THP lists the THP events before its own (the history is inherited, not lost)', async () => {
+    // 6.12-split-folio: the THP at pfn 0x5200 is split (split_huge_page_to_list_to_order, its 512
+    // PTEs unmapped to migration entries, then remapped page by page); page 1 is unmapped later
+    const lines = fixtureLines('6.12-split-folio.ftrace.gz');
+    const page1 = 'folio=0xffffea0000148040 page=0xffffea0000148040';
+    const split = lines.findIndex((l) => l.includes('split_huge_page_to_list_to_order:') && l.includes('page=0xffffea0000148000'));
+    const remap = lines.findIndex((l) => l.includes('folio_add_anon_rmap_ptes:') && l.includes(page1));
+    const unmap = lines.findIndex((l) => l.includes('folio_remove_rmap_ptes:') && l.includes(page1));
+    expect(split).toBeGreaterThan(0);
+    expect(remap).toBeGreaterThan(split);
+    expect(unmap).toBeGreaterThan(remap);
+    const mutated = lines.slice();
+    mutated[unmap] = lines[unmap].replace(' pmapcount=0 ', ' pmapcount=1 ');
+    const p = join(TMP, 'split-history.ftrace');
+    writeFileSync(p, mutated.join('\n'));
+    const r = await replay(p);
+    expect(r.divergences[0]).toMatchObject({ line: unmap + 1, folio: '0x5201', kernel: 1, model: 0 });
+    const history = r.divergences[0].history;
+    expect(history).toHaveLength(8);
+    // oldest first: the THP's last event (the split unmapping its PTEs), then the page's own events
+    // from its remap after the split (its `obs` samples between) to the unmap that diverged
+    expect(history[0].line).toBeGreaterThan(split + 1);
+    expect(history[0].line).toBeLessThan(remap + 1);
+    expect(lines[history[0].line - 1]).toContain('folio=0xffffea0000148000');
+    expect(history[1]).toEqual({ line: remap + 1, fn: 'folio_add_anon_rmap_ptes' });
+    expect(history.at(-1)).toEqual({ line: unmap + 1, fn: 'folio_remove_rmap_ptes' });
+  });
+});
