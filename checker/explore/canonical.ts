@@ -143,7 +143,9 @@ function value(v: unknown, out: Tokens): void {
     return out.put(s.context.refs);
   }
   out.put(OBJ);
-  for (const key of Object.keys(o)) {
+  // own enumerable fields in Object.keys() order (scheme records are plain objects or class
+  // instances, whose methods are not enumerable), without allocating the list of keys
+  for (const key in o) {
     const x = o[key];
     if (COST_KEYS.has(key) || typeof x === 'function') continue;
     out.str(key);
@@ -172,20 +174,22 @@ class Names {
   private stamp = new Int32Array(256);
   private index = new Int32Array(256);
   private traversal = 0;
+  /** The ids named, in naming order: order[0..count) (the array is reused, never truncated: that costs a builtin call per state). */
   readonly order: number[] = [];
+  count = 0;
 
   /** Forget every name (a new traversal). */
   reset(): void {
     this.traversal++;
-    this.order.length = 0;
+    this.count = 0;
   }
 
   of(id: number): number {
     if (id >= this.stamp.length) this.grow(id);
     if (this.stamp[id] === this.traversal) return this.index[id];
     this.stamp[id] = this.traversal;
-    this.index[id] = this.order.length;
-    this.order.push(id);
+    this.index[id] = this.count;
+    this.order[this.count++] = id;
     return this.index[id];
   }
 
@@ -348,17 +352,17 @@ class Describer {
     let slots = 0;
     for (let progress = true; progress; ) {
       progress = false;
-      for (; folios < this.folioN.order.length; folios++, progress = true) {
+      for (; folios < this.folioN.count; folios++, progress = true) {
         const id = this.folioN.order[folios];
         this.describeFolio(k, monitor, proposals, sys.folios.get(id) ?? MISSING_FOLIO(id));
       }
-      for (; inodes < this.inodeN.order.length; inodes++) {
+      for (; inodes < this.inodeN.count; inodes++) {
         const id = this.inodeN.order[inodes];
         if (!sys.inodes.has(id)) continue;
         progress = true;
         this.describeInode(id);
       }
-      for (; avs < this.avN.order.length; avs++, progress = true) {
+      for (; avs < this.avN.count; avs++, progress = true) {
         const id = this.avN.order[avs];
         const av = sys.anonVmas.get(id);
         if (!av) {
@@ -373,7 +377,7 @@ class Describer {
         out.put(av.vmas.length);
         for (const v of av.vmas) out.put(this.vmaN.of(v));
       }
-      for (; slots < this.slotN.order.length; slots++, progress = true) {
+      for (; slots < this.slotN.count; slots++, progress = true) {
         const id = this.slotN.order[slots];
         const slot = sys.swap.get(id);
         if (!slot) {
@@ -459,13 +463,25 @@ class Describer {
     out.put(+f.inPageCache);
     out.put(f.swapSlot === null ? NONE : this.slotN.of(f.swapSlot));
     out.put(f.pins);
-    for (const s of proposals) out.put(+(monitor.folios.get(`${s.name}:${f.id}`)?.manyAllowed ?? false));
+    for (const s of proposals) out.put(+(monitor.folios.get(monitorKey(s.name, f.id))?.manyAllowed ?? false));
     for (const s of k.schemes) {
       const fields = s as unknown as Record<string, Map<number, unknown>>;
       for (const key of folioMaps(s)) value(fields[key].get(f.id), out);
     }
   }
 }
+
+/**
+ * The proposal monitor's key of a scheme's folio (`${scheme}:${pfn}`, properties.ts), made once per
+ * scheme and pfn: a string built per lookup is allocated and hashed every time.
+ */
+function monitorKey(scheme: string, pfn: number): string {
+  let keys = MONITOR_KEYS.get(scheme);
+  if (keys === undefined) MONITOR_KEYS.set(scheme, (keys = []));
+  return (keys[pfn] ??= `${scheme}:${pfn}`);
+}
+
+const MONITOR_KEYS = new Map<string, string[]>();
 
 const tokens = new Tokens();
 const describer = new Describer(tokens);
@@ -490,38 +506,34 @@ const wideWords = new Int32Array(wide.buffer);
 
 /**
  * Two independent 32-bit hashes (murmur3's mixing, two seeds) of a description. A number that is
- * not a 32-bit integer is hashed as a marker and its 64 bits.
+ * not a 32-bit integer is hashed as a marker and its 64 bits. The lanes are locals of one loop
+ * (module-level lanes cost a context load and store per word: a fifth of a fingerprint's time).
  */
 export function fingerprint(description: ArrayLike<number>): [number, number] {
-  h1 = 0xdeadbeef;
-  h2 = 0x41c6ce57;
-  for (let i = 0; i < description.length; i++) {
-    const x = description[i];
-    if ((x | 0) === x && x !== WIDE) mix(x);
-    else {
+  let a = 0xdeadbeef | 0;
+  let b = 0x41c6ce57;
+  const n = description.length;
+  // each number is one word, or three (WIDE and its 64 bits); the length closes the stream
+  for (let i = 0; i <= n; i++) {
+    const x = i < n ? description[i] : n;
+    let words = 1;
+    if ((x | 0) !== x || x === WIDE) {
       wide[0] = x;
-      mix(WIDE);
-      mix(wideWords[0]);
-      mix(wideWords[1]);
+      words = 3;
+    }
+    for (let k = 0; k < words; k++) {
+      const w = words === 1 ? x : k === 0 ? WIDE : wideWords[k - 1];
+      let u = Math.imul(w, 0xcc9e2d51);
+      u = Math.imul((u << 15) | (u >>> 17), 0x1b873593);
+      a ^= u;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+      let v = Math.imul(w, 0x85ebca6b);
+      v = Math.imul((v << 16) | (v >>> 16), 0xc2b2ae35);
+      b ^= v;
+      b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x561ccd1b) | 0;
     }
   }
-  mix(description.length);
-  return finish(h1, h2);
-}
-
-let h1 = 0;
-let h2 = 0;
-
-/** One 32-bit word into both lanes. */
-function mix(w: number): void {
-  let x = Math.imul(w, 0xcc9e2d51);
-  x = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
-  h1 ^= x;
-  h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
-  let y = Math.imul(w, 0x85ebca6b);
-  y = Math.imul((y << 16) | (y >>> 16), 0xc2b2ae35);
-  h2 ^= y;
-  h2 = (Math.imul((h2 << 15) | (h2 >>> 17), 5) + 0x561ccd1b) | 0;
+  return finish(a, b);
 }
 
 const finish = (a: number, b: number): [number, number] => {
