@@ -305,8 +305,11 @@ class KernelReplay {
 
   // counters
   events = 0;
-  readonly byKind: Record<string, number> = {};
-  readonly byFn: Record<string, number> = {};
+  /** Events by kind, and kcalls by function (returns as `fn:ret`): Maps, as they count every event. */
+  private readonly byKind = new Map<string, number>();
+  private readonly byFn = new Map<string, number>();
+  /** `fn:ret` of each function, made once: a key built per event would be a new string to hash each time. */
+  private readonly retKeys = new Map<string, string>();
   verified = 0;
   learned = 0;
   refChecked = 0;
@@ -783,15 +786,21 @@ class KernelReplay {
     if (this.shadow) this.shadow.eventDone(e, at, this.fn);
   }
 
+  private retKey(fn: string): string {
+    let key = this.retKeys.get(fn);
+    if (key === undefined) this.retKeys.set(fn, (key = `${fn}:ret`));
+    return key;
+  }
+
   private dispatch(e: TraceEvent, at: Position): void {
     this.events++;
     this.seq++;
     this.at = at;
-    this.byKind[e.ev] = (this.byKind[e.ev] ?? 0) + 1;
+    this.byKind.set(e.ev, (this.byKind.get(e.ev) ?? 0) + 1);
     switch (e.ev) {
       case 'kcall': {
-        const key = e.ret ? e.fn + ':ret' : e.fn;
-        this.byFn[key] = (this.byFn[key] ?? 0) + 1;
+        const key = e.ret ? this.retKey(e.fn) : e.fn;
+        this.byFn.set(key, (this.byFn.get(key) ?? 0) + 1);
         this.fn = key;
         if (this.foreignRmap.has(e.fn)) {
           // an rmap call of the other accounting generation: checking it against this one would verify nothing
@@ -1332,8 +1341,8 @@ class KernelReplay {
       generation: this.gen,
       verdict,
       events: this.events,
-      byKind: this.byKind,
-      byFn: this.byFn,
+      byKind: Object.fromEntries(this.byKind),
+      byFn: Object.fromEntries(this.byFn),
       values: { verified: this.verified, learned: this.learned, verifiedRatio: total ? this.verified / total : 0 },
       refcount: { checked: this.refChecked, failed: this.refFailed },
       observations: { checked: this.obsChecked, skipped: this.obsSkipped },
