@@ -47,21 +47,61 @@ const isJsonPlain = (c: number): boolean => c >= 32 && c < 127 && c !== QUOTE &&
 /** Per byte: the lowercase hex digit, or 0 for a byte that is no hex digit. */
 const HEX_LOWER = new Uint8Array(256);
 for (const c of '0123456789abcdef') HEX_LOWER[c.charCodeAt(0)] = HEX_LOWER[c.toUpperCase().charCodeAt(0)] = c.charCodeAt(0);
+/**
+ * Per little-endian pair of bytes (first | second << 8): both hex digits, lowercase, as such a
+ * pair; 0 when either is no hex digit. A hex value is copied two digits at a time.
+ */
+const HEX_PAIR_LOWER = new Uint16Array(1 << 16);
+for (let a = 0; a < 256; a++) for (let b = 0; b < 256; b++) if (HEX_LOWER[a] && HEX_LOWER[b]) HEX_PAIR_LOWER[a | (b << 8)] = HEX_LOWER[a] | (HEX_LOWER[b] << 8);
 /** ASCII toLowerCase(). */
 const lower = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+
+/**
+ * A constant piece of output (or a key to match), also as little-endian 32-bit words: V8 moves a
+ * byte at a time at about 1 ns, most of a line's time, and a DataView word at about the same.
+ */
+class Text {
+  readonly bytes: Uint8Array;
+  /** The bytes 4 at a time, the last word padded with zeros. */
+  readonly words: Int32Array;
+
+  constructor(s: string) {
+    this.bytes = ascii(s);
+    const padded = Buffer.alloc((s.length + 3) & ~3);
+    padded.set(this.bytes);
+    this.words = new Int32Array(padded.length >> 2);
+    for (let i = 0; i < this.words.length; i++) this.words[i] = padded.readInt32LE(4 * i);
+  }
+}
+
+/**
+ * `t` at out[pos], a word at a time: the last word's padding lands past the text, where what
+ * follows overwrites it (maxJsonBytes leaves room for it at the end).
+ */
+function put(out: DataView, pos: number, t: Text): number {
+  const w = t.words;
+  for (let i = 0; i < w.length; i++) out.setInt32(pos + 4 * i, w[i], true);
+  return pos + t.bytes.length;
+}
+
+/** src[at..] starts with `t` within [at, end). */
+function startsWith(inp: DataView, src: Uint8Array, at: number, end: number, t: Text): boolean {
+  const n = t.bytes.length;
+  if (at + n > end) return false;
+  const w = t.words;
+  const whole = n >> 2;
+  for (let i = 0; i < whole; i++) if (inp.getInt32(at + 4 * i, true) !== w[i]) return false;
+  for (let k = whole << 2; k < n; k++) if (src[at + k] !== t.bytes[k]) return false;
+  return true;
+}
 
 /** The text of src[at, end) (ASCII), for the rare values handed to Number(). */
 function latin1(src: Uint8Array, at: number, end: number): string {
   let s = '';
   for (let k = at; k < end; k++) s += String.fromCharCode(src[k]);
   return s;
-}
-
-function put(dst: Uint8Array, pos: number, bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) dst[pos++] = bytes[i];
-  return pos;
 }
 
 function copy(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
@@ -130,25 +170,31 @@ const SHAPE_EXIT = 4;
 
 /** A kprobe's fetch-args in the probe definition's order (the order the kernel prints them). */
 class ProbeFields {
-  /** `name` of each field, to match `name=` in the text and to write `"name":`. */
-  readonly names: Uint8Array[];
+  /** `name=` of each field, as the text has it. */
+  readonly keys: Text[];
+  /** `"name":` of each field, as JSON has it. */
+  readonly jsonKeys: Text[];
   /** The value stays a lowercase hex string (x64); otherwise it becomes a number. */
   readonly hex: boolean[];
   /** `{"ev":"kcall","fn":...,"args":{` without and with `"ret":true` (the text says `<-`, or the probe is a return probe). */
-  readonly head: Uint8Array;
-  readonly headRet: Uint8Array;
+  readonly head: Text;
+  readonly headRet: Text;
 
   constructor(spec: KprobeSpec) {
     const fields = Object.keys(spec.fields);
     // written as `"name":`, which is JSON.stringify(name) for these names only
     for (const f of fields) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f)) throw new Error(`probe field name ${JSON.stringify(f)} is not an identifier`);
-    this.names = fields.map(ascii);
+    this.keys = fields.map((f) => new Text(`${f}=`));
+    this.jsonKeys = fields.map((f) => new Text(`"${f}":`));
     this.hex = fields.map((f) => spec.fields[f] === 'x64');
-    const head = (ret: boolean): Uint8Array => ascii(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
+    const head = (ret: boolean): Text => new Text(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
     this.head = head(spec.ret);
     this.headRet = head(true);
   }
 }
+
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 class NameEntry {
   constructor(
@@ -165,19 +211,19 @@ function hashName(bytes: Uint8Array, at: number, end: number): number {
   return h;
 }
 
-const TAIL_TS = ascii(',"ts":');
-const TAIL_CPU = ascii(',"cpu":');
-const TAIL_PID = ascii(',"pid":');
-const TAIL_TGID = ascii(',"tgid":');
-const TAIL_COMM = ascii(',"comm":"');
-const FAULT_ADDRESS = ascii('{"ev":"fault","address":"');
-const FAULT_IP = ascii('","ip":"');
-const FAULT_ERROR_CODE = ascii('","errorCode":"');
-const SCHED_FORK = ascii('{"ev":"sched","what":"fork","childPid":');
-const SCHED_EXIT = ascii('{"ev":"sched","what":"exit"');
-const SYSCALL_NAME = ascii('{"ev":"syscall","name":"');
-const SYSCALL_ENTER = ascii('","phase":"enter","args":{');
-const SYSCALL_EXIT = ascii('","phase":"exit","ret":"0x');
+const TAIL_TS = new Text(',"ts":');
+const TAIL_CPU = new Text(',"cpu":');
+const TAIL_PID = new Text(',"pid":');
+const TAIL_TGID = new Text(',"tgid":');
+const TAIL_COMM = new Text(',"comm":"');
+const FAULT_ADDRESS = new Text('{"ev":"fault","address":"');
+const FAULT_IP = new Text('","ip":"');
+const FAULT_ERROR_CODE = new Text('","errorCode":"');
+const SCHED_FORK = new Text('{"ev":"sched","what":"fork","childPid":');
+const SCHED_EXIT = new Text('{"ev":"sched","what":"exit"');
+const SYSCALL_NAME = new Text('{"ev":"syscall","name":"');
+const SYSCALL_ENTER = new Text('","phase":"enter","args":{');
+const SYSCALL_EXIT = new Text('","phase":"exit","ret":"0x');
 const ADDRESS = ascii('address');
 const IP = ascii('ip');
 const ERROR_CODE = ascii('error_code');
@@ -196,7 +242,8 @@ export const KINDS = ['', 'kcall', 'fault', 'syscall', 'sched'] as const;
 
 /**
  * The bytes an output line can take beyond its input line's, at most: JSON keys and quotes add
- * less than twice a field's text, numbers never grow past 24 characters, the record adds its keys.
+ * less than twice a field's text, numbers never grow past 24 characters, the record adds its keys
+ * (and a word written last may pad 3 bytes past the line).
  */
 export const maxJsonBytes = (lineBytes: number): number => 3 * lineBytes + 512;
 
@@ -220,6 +267,11 @@ export class FastLines {
   private tsAt = 0;
   /** The ':' after the timestamp. */
   private tsEnd = 0;
+  /** The buffers of the last write() and DataViews of them, to read and write words. */
+  private src: Uint8Array | undefined;
+  private inp: DataView = EMPTY_VIEW;
+  private dst: Uint8Array | undefined;
+  private out: DataView = EMPTY_VIEW;
   /** The syscall argument names seen so far on the line, to decline a repeated one. */
   private readonly keyAt = new Int32Array(MAX_SYSCALL_ARGS);
   private readonly keyEnd = new Int32Array(MAX_SYSCALL_ARGS);
@@ -249,6 +301,14 @@ export class FastLines {
    * (pos itself for a comment or a blank line), or -1 to leave the line to the general path.
    */
   write(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    if (src !== this.src) {
+      this.src = src;
+      this.inp = viewOf(src);
+    }
+    if (dst !== this.dst) {
+      this.dst = dst;
+      this.out = viewOf(dst);
+    }
     this.kind = KIND_NONE;
     // parse.ts: a '#' comment or an empty line is no event
     if (at === end || src[at] === 35 /* # */) return pos;
@@ -280,7 +340,7 @@ export class FastLines {
       } else return -1;
     } else if (nameEnd - nameAt >= 4 && src[nameAt] === 115 && src[nameAt + 1] === 121 && src[nameAt + 2] === 115 && src[nameAt + 3] === 95 /* sys_ */) {
       // parse.ts: `sys_NAME(args)` or `sys_NAME -> 0xRET`
-      pos = put(dst, pos, SYSCALL_NAME);
+      pos = put(this.out, pos, SYSCALL_NAME);
       pos = copy(dst, pos, src, nameAt + 4, nameEnd);
       if (src[k] === LPAREN) p = this.syscallEnter(src, k, end, dst, pos);
       else p = this.syscallExit(src, k, end, dst, pos);
@@ -365,18 +425,18 @@ export class FastLines {
 
   /** `,"ts":..,"cpu":..,"pid":..,"tgid":..,"comm":".."}` and the newline; -1 if the timestamp is no finite number. */
   private record(src: Uint8Array, dst: Uint8Array, pos: number): number {
-    pos = put(dst, pos, TAIL_TS);
+    pos = put(this.out, pos, TAIL_TS);
     pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
     if (pos < 0) return -1;
-    pos = put(dst, pos, TAIL_CPU);
+    pos = put(this.out, pos, TAIL_CPU);
     pos = copyInteger(dst, pos, src, this.cpuAt, this.cpuEnd);
-    pos = put(dst, pos, TAIL_PID);
+    pos = put(this.out, pos, TAIL_PID);
     pos = copyInteger(dst, pos, src, this.pidAt, this.pidEnd);
     if (this.tgidAt >= 0) {
-      pos = put(dst, pos, TAIL_TGID);
+      pos = put(this.out, pos, TAIL_TGID);
       pos = copyInteger(dst, pos, src, this.tgidAt, this.tgidEnd);
     }
-    pos = put(dst, pos, TAIL_COMM);
+    pos = put(this.out, pos, TAIL_COMM);
     pos = copy(dst, pos, src, this.commAt, this.commEnd);
     dst[pos++] = QUOTE;
     dst[pos++] = 125; // }
@@ -405,8 +465,9 @@ export class FastLines {
     if (src[j] !== RPAREN) return -1;
     j++;
     if (j < end && src[j] !== SPACE) return -1;
-    pos = put(dst, pos, ret ? probe.headRet : probe.head);
-    const { names, hex } = probe;
+    pos = put(this.out, pos, ret ? probe.headRet : probe.head);
+    const { keys, jsonKeys, hex } = probe;
+    const inp = this.inp;
     const argsAt = pos;
     let f = 0;
     for (;;) {
@@ -414,15 +475,11 @@ export class FastLines {
       if (j >= end) break;
       if (pos > argsAt) dst[pos++] = COMMA;
       // the next of the probe's fields, in order, that starts here: `name=` becomes `"name":`
-      if (f === names.length) return -1;
-      let name = names[f];
-      while (!this.putKey(dst, pos, src, j, name)) {
-        if (++f === names.length) return -1;
-        name = names[f];
-      }
-      pos += name.length + 3;
-      const v = j + name.length + 1;
-      pos = hex[f] ? this.putHexString(dst, pos, src, v) : this.putNumber(dst, pos, src, v);
+      while (f < keys.length && !startsWith(inp, src, j, end, keys[f])) f++;
+      if (f === keys.length) return -1;
+      pos = put(this.out, pos, jsonKeys[f]);
+      const v = j + keys[f].bytes.length;
+      pos = hex[f] ? this.putHexString(dst, pos, src, v, end) : this.putNumber(dst, pos, src, v);
       // the value runs to the next space
       j = this.valueEnd;
       if (pos < 0 || (j < end && src[j] !== SPACE)) return -1;
@@ -432,21 +489,6 @@ export class FastLines {
     return pos;
   }
 
-  /** `"name":` at dst[pos] if src[at] starts `name=`; false if not (what it wrote is then overwritten). */
-  private putKey(dst: Uint8Array, pos: number, src: Uint8Array, at: number, name: Uint8Array): boolean {
-    const n = name.length;
-    if (src[at + n] !== EQUALS) return false;
-    dst[pos++] = QUOTE;
-    for (let i = 0; i < n; i++) {
-      const c = name[i];
-      if (src[at + i] !== c) return false;
-      dst[pos++] = c;
-    }
-    dst[pos++] = QUOTE;
-    dst[pos] = COLON;
-    return true;
-  }
-
   /** Where the value the last putHexString() or putNumber() read ends. */
   private valueEnd = 0;
 
@@ -454,14 +496,22 @@ export class FastLines {
    * A fetch-arg of an x64 field at src[at]: `"0x..."` lowercase, or a decimal as printed, in quotes;
    * -1 unless it is 0x-hex or an optionally negative decimal (parse.ts HEX_OR_DEC).
    */
-  private putHexString(dst: Uint8Array, pos: number, src: Uint8Array, at: number): number {
+  private putHexString(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
     dst[pos++] = QUOTE;
     let k = at;
     if (src[at] === ZERO && src[at + 1] === LOWER_X) {
       dst[pos++] = ZERO;
       dst[pos++] = LOWER_X;
       k += 2;
-      for (let c = HEX_LOWER[src[k]]; c > 0; c = HEX_LOWER[src[++k]]) dst[pos++] = c;
+      const inp = this.inp;
+      const out = this.out;
+      for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
+      // an odd digit, or the last before the line's end
+      const c = HEX_LOWER[src[k]];
+      if (c > 0) {
+        dst[pos++] = c;
+        k++;
+      }
       if (k === at + 2) return -1;
     } else {
       if (src[k] === DASH) dst[pos++] = src[k++];
@@ -528,13 +578,13 @@ export class FastLines {
       j = e;
     }
     if (addressAt < 0 || errorAt < 0) return -1;
-    pos = put(dst, pos, FAULT_ADDRESS);
+    pos = put(this.out, pos, FAULT_ADDRESS);
     pos = copyLower(dst, pos, src, addressAt, addressEnd);
     if (ipAt >= 0) {
-      pos = put(dst, pos, FAULT_IP);
+      pos = put(this.out, pos, FAULT_IP);
       pos = copyLower(dst, pos, src, ipAt, ipEnd);
     }
-    pos = put(dst, pos, FAULT_ERROR_CODE);
+    pos = put(this.out, pos, FAULT_ERROR_CODE);
     pos = copyLower(dst, pos, src, errorAt, errorEnd);
     dst[pos++] = QUOTE;
     return pos;
@@ -571,9 +621,9 @@ export class FastLines {
       }
       j = e;
     }
-    if (!fork) return put(dst, pos, SCHED_EXIT);
+    if (!fork) return put(this.out, pos, SCHED_EXIT);
     if (childAt < 0 || !isPlainInteger(src, childAt, childEnd)) return -1;
-    pos = put(dst, pos, SCHED_FORK);
+    pos = put(this.out, pos, SCHED_FORK);
     return copy(dst, pos, src, childAt, childEnd);
   }
 
@@ -587,7 +637,7 @@ export class FastLines {
     let close = end - 1;
     while (close > at && src[close] !== RPAREN) close--;
     if (close === at) return -1;
-    pos = put(dst, pos, SYSCALL_ENTER);
+    pos = put(this.out, pos, SYSCALL_ENTER);
     let keys = 0;
     let i = at + 1;
     while (i < close) {
@@ -634,7 +684,7 @@ export class FastLines {
     while (isHexDigit(src[e])) e++;
     if (e === v) return -1;
     for (let q = e; q < end; q++) if (src[q] !== SPACE) return -1;
-    pos = put(dst, pos, SYSCALL_EXIT);
+    pos = put(this.out, pos, SYSCALL_EXIT);
     pos = copyLower(dst, pos, src, v, e);
     dst[pos++] = QUOTE;
     return pos;
