@@ -113,27 +113,71 @@ export class Coverage {
   }
 }
 
-const bump = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+/**
+ * Counts of one kind of coverage event (a transition taken, a guard true or false) as they happen:
+ * one lookup of a counter per event, keyed by whatever the recorder holds (a transition definition,
+ * a guard name); added to a Coverage map, by name, when the coverage is read (the exhaustive
+ * search records several events per operation, hundreds of thousands of operations a second).
+ */
+class Tally<K> {
+  private readonly cells = new Map<K, { n: number }>();
+
+  constructor(
+    private readonly into: (c: Coverage) => Map<string, number>,
+    private readonly nameOf: (k: K) => string,
+  ) {}
+
+  bump(k: K): void {
+    const cell = this.cells.get(k);
+    if (cell === undefined) this.cells.set(k, { n: 1 });
+    else cell.n++;
+  }
+
+  flush(coverage: Coverage): void {
+    const m = this.into(coverage);
+    for (const [k, { n }] of this.cells) {
+      const name = this.nameOf(k);
+      m.set(name, (m.get(name) ?? 0) + n);
+    }
+    this.cells.clear();
+  }
+}
+
+/** The tallies an executor records into, one per map of Coverage. */
+class Tallies {
+  readonly mmTaken = new Tally<AnyTransitionDefinition>((c) => c.mmTaken, transitionKey);
+  readonly mmTrue = new Tally<string>((c) => c.mmTrue, String);
+  readonly mmFalse = new Tally<string>((c) => c.mmFalse, String);
+  readonly satTaken = new Tally<AnyTransitionDefinition>((c) => c.satTaken, transitionKey);
+  readonly satTrue = new Tally<string>((c) => c.satTrue, String);
+  readonly satFalse = new Tally<string>((c) => c.satFalse, String);
+
+  flush(coverage: Coverage): void {
+    for (const t of [this.mmTaken, this.mmTrue, this.mmFalse, this.satTaken, this.satTrue, this.satFalse]) t.flush(coverage);
+  }
+}
 
 type GuardImpl = (args: { context: unknown; event: unknown }, params: unknown) => boolean;
 
 /** Selects the saturating machine's transition for an event in a state, recording guards. */
-function satSelector(coverage: Coverage): (state: string, event: SaturatingEvent) => void {
+function satSelector(tallies: Tallies): (state: string, event: SaturatingEvent) => void {
   const guards = saturatingMapcountMachine.implementations.guards as Record<string, GuardImpl>;
-  const table = new Map<string, AnyTransitionDefinition[]>();
+  // state -> event type -> candidates in document order
+  const table = new Map<string, Map<string, AnyTransitionDefinition[]>>();
   for (const t of allTransitions(saturatingMapcountMachine)) {
-    const key = `${t.source.key}|${t.eventType}`;
-    table.set(key, [...(table.get(key) ?? []), t]);
+    let byEvent = table.get(t.source.key);
+    if (!byEvent) table.set(t.source.key, (byEvent = new Map()));
+    byEvent.set(t.eventType, [...(byEvent.get(t.eventType) ?? []), t]);
   }
   return (state, event) => {
-    for (const t of table.get(`${state}|${event.type}`) ?? []) {
+    for (const t of table.get(state)?.get(event.type) ?? []) {
       if (t.guard !== undefined) {
         const name = nameOf(t.guard);
         const ok = guards[name]({ context: undefined, event }, undefined);
-        bump(ok ? coverage.satTrue : coverage.satFalse, name);
+        (ok ? tallies.satTrue : tallies.satFalse).bump(name);
         if (!ok) continue;
       }
-      bump(coverage.satTaken, transitionKey(t));
+      tallies.satTaken.bump(t);
       return;
     }
   };
@@ -155,34 +199,38 @@ export function inertOperation(k: Kernel, op: MmOperation): boolean {
   return op.type === 'FAULT' && !findVma(k.sys, mm, op.addr);
 }
 
+type UntouchedCheck = (context: MmContext, event: MmOperation) => boolean;
+
+/** Do all the checks say the operation leaves the kernel untouched? (A loop: no closure per operation.) */
+function leavesUntouched(checks: readonly UntouchedCheck[], context: MmContext, op: MmOperation): boolean {
+  for (const leaves of checks) if (!leaves(context, op)) return false;
+  return true;
+}
+
 interface Instrumentable {
   send(folio: Folio, event: SaturatingEvent): void;
   snapshotOf(folio: Folio): PlainSnapshot;
 }
 
 export class Executor {
-  readonly coverage = new Coverage();
+  private readonly recorded = new Coverage();
+  private readonly tallies = new Tallies();
   /** The context the operations run in: the actor's, or the interpreter's. */
   private readonly context: MmContext;
   private readonly send: (op: MmOperation) => void;
   /** The fast engine's interpreter. */
   private readonly fast: MachineInterpreter<MmContext, MmOperation> | null = null;
   /** Targetless transitions whose actions may all leave the kernel untouched, with the checks saying when. */
-  private readonly untouched = new Map<AnyTransitionDefinition, ((context: MmContext, event: MmOperation) => boolean)[]>();
+  private readonly untouched = new Map<AnyTransitionDefinition, UntouchedCheck[]>();
   /** When set, the VMA changes of each operation, as the kernel functions that made them. */
   vmaChanges: string[] | null = null;
   /** The monitor of the state being expanded, fed from inside the operation. */
   private monitor: ProposalMonitor | null = null;
 
   constructor(readonly engine: ExecutionEngine = 'actor') {
-    const cov = this.coverage;
-    const keys = new Map<AnyTransitionDefinition, string>();
-    const taken = (t: AnyTransitionDefinition): void => {
-      let key = keys.get(t);
-      if (key === undefined) keys.set(t, (key = transitionKey(t)));
-      bump(cov.mmTaken, key);
-    };
-    const noted = (name: string, result: boolean): void => bump(result ? cov.mmTrue : cov.mmFalse, name);
+    const { tallies } = this;
+    const taken = (t: AnyTransitionDefinition): void => tallies.mmTaken.bump(t);
+    const noted = (name: string, result: boolean): void => (result ? tallies.mmTrue : tallies.mmFalse).bump(name);
     if (engine === 'fast') {
       const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [] }, outcome: 'ok', fault: null }, { guard: noted, transition: taken });
       this.fast = fast;
@@ -210,6 +258,12 @@ export class Executor {
       this.context = actor.getSnapshot().context as MmContext;
       this.send = (op) => actor.send(op);
     }
+  }
+
+  /** The machines' coverage of every operation run so far. */
+  get coverage(): Coverage {
+    this.tallies.flush(this.recorded);
+    return this.recorded;
   }
 
   /**
@@ -250,7 +304,7 @@ export class Executor {
     function (this: Instrumentable, folio: Folio, event: SaturatingEvent): void {
       select(this.snapshotOf(folio).value, event);
       (Object.getPrototypeOf(this) as Instrumentable).send.call(this, folio, event);
-    })(satSelector(this.coverage));
+    })(satSelector(this.tallies));
 
   /**
    * Run one operation on the kernel (in place); `monitor` (the state's proposal monitor) hears the
@@ -285,7 +339,7 @@ export class Executor {
     context.fault = null;
     const step = this.fast.select(op);
     const checks = step === null ? undefined : this.untouched.get(step.def);
-    if (checks !== undefined && checks.every((leaves) => leaves(context, op))) {
+    if (checks !== undefined && leavesUntouched(checks, context, op)) {
       this.fast.complete(step, op);
       return { outcome: context.outcome, next: null };
     }
