@@ -28,8 +28,18 @@ export function vmasIn(sys: MmSystem, mm: Mm, start: number, end: number): Vma[]
 
 export function insertVma(sys: MmSystem, mm: Mm, vma: Vma): void {
   sys.vmas.set(vma.id, vma);
-  mm.vmas.push(vma.id);
-  mm.vmas.sort((a, b) => sys.vmas.get(a)!.start - sys.vmas.get(b)!.start);
+  const list = mm.vmas;
+  // after the last VMA starting at or below it: where a stable sort by start puts it in a sorted list
+  let i = list.length;
+  while (i > 0 && sys.vmas.get(list[i - 1])!.start > vma.start) i--;
+  list.splice(i, 0, vma.id);
+  if (!sortedByStart(sys, list)) list.sort((a, b) => sys.vmas.get(a)!.start - sys.vmas.get(b)!.start);
+}
+
+/** Is the list in increasing start order? (A caller that moved a VMA before inserting another gets the full sort.) */
+function sortedByStart(sys: MmSystem, list: readonly number[]): boolean {
+  for (let i = 1; i < list.length; i++) if (sys.vmas.get(list[i - 1])!.start > sys.vmas.get(list[i])!.start) return false;
+  return true;
 }
 
 export function removeVmaFromMm(sys: MmSystem, mm: Mm, vma: Vma): void {
