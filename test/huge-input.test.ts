@@ -75,8 +75,8 @@ interface Run {
   samples: { offset: number; rss: number }[];
 }
 
-/** `trollcount check ...files`, sampling the peak RSS (and the read offset in `watch`) every 100 ms. */
-function check(files: string[], opts: { watch?: string; onSample?: (p: ChildProcess, offset: number) => void; timeoutMs?: number } = {}): Promise<Run> {
+/** `trollcount check ...files`, sampling the peak RSS (and the read offset in `watch`) every `everyMs` (100 ms). */
+function check(files: string[], opts: { watch?: string; onSample?: (p: ChildProcess, offset: number) => void; everyMs?: number; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(ROOT, 'cli/trollcount.js'), 'check', ...files], { cwd: ROOT, env: { ...process.env, CI: '1' } });
     let stdout = '';
@@ -91,7 +91,7 @@ function check(files: string[], opts: { watch?: string; onSample?: (p: ChildProc
       const offset = opts.watch ? readOffset(p.pid!, opts.watch) : -1;
       if (rss !== undefined && offset >= 0) samples.push({ offset, rss });
       opts.onSample?.(p, offset);
-    }, 100);
+    }, opts.everyMs ?? 100);
     const killer = setTimeout(() => {
       p.kill('SIGKILL');
       reject(new Error(`hang: trollcount check ${files.join(' ')}`));
@@ -171,6 +171,8 @@ describe('SIGINT', () => {
     let sent = false;
     const r = await check([join(ROOT, 'traces/fixtures/kcalls-6.12-lost.jsonl'), big], {
       watch: big,
+      // often: the whole file takes well under a second to check on an idle machine
+      everyMs: 10,
       onSample: (p, offset) => {
         // interrupt once the replay of the big file is under way (it has read past its first chunks)
         if (!sent && offset >= 4 * MB) {
