@@ -14,6 +14,8 @@ describe('bench smoke', () => {
     execFileSync(process.execPath, ['--import', 'tsx', 'bench/bench.ts', '--smoke', '--out', out], { cwd: new URL('..', import.meta.url).pathname, stdio: 'pipe', timeout: 300_000 });
     const r = JSON.parse(readFileSync(out, 'utf8'));
     expect(r.machine.nproc).toBeGreaterThan(0);
+    expect(r.loadAverageAtStart).toBeGreaterThanOrEqual(0);
+    expect(r.loadAverageAtEnd).toBeGreaterThanOrEqual(0);
     expect(r.runs.length).toBe(2);
     for (const run of r.runs) {
       expect(run.events).toBeGreaterThan(0);
@@ -23,6 +25,7 @@ describe('bench smoke', () => {
       expect(run.check.divergences).toBe(0);
       expect(run.checkOverBaseline).toBeGreaterThan(0);
       expect(run.check.maxRssMB).toBeGreaterThan(0);
+      expect(run.check.cpuMs).toBeGreaterThan(0);
     }
     expect(r.runs[0].convert.linesPerSecond).toBeGreaterThan(0);
     expect(r.memory.peakMB.length).toBe(2);
@@ -35,6 +38,7 @@ describe('bench smoke', () => {
       expect(s.large.verdict).toBe('agree');
       expect(s.largeOverSmall).toBeGreaterThan(0);
       expect(s.exactLargeOverSmall).toBeGreaterThan(0);
+      expect(s.large.cpuUsPerEvent).toBeGreaterThan(0);
     }
   });
 });
