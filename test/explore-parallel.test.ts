@@ -24,7 +24,7 @@ const result = (r: ExploreReport) => ({
 });
 
 describe('explorer fast paths equal the reference', () => {
-  it('cloneSystem equals structuredClone, canonicalFingerprint equals fingerprint(canonicalTokens), on random walks', () => {
+  it('cloneSystem equals structuredClone, canonicalFingerprint equals fingerprint(canonicalTokens), a state expanded is left as it was, on random walks', () => {
     const scope = defaultScope();
     const schemes = defaultExploreSchemes(scope);
     const exec = new Executor('fast');
@@ -36,7 +36,10 @@ describe('explorer fast paths equal the reference', () => {
     for (let walk = 0; walk < 120; walk++) {
       let s = rootState(scope, schemes, exec);
       for (let step = 0; step < 8; step++) {
+        const before = canonicalTokens(s.k, s.monitor, canon);
         const { next } = exec.child(s, ops[rand(ops.length)]);
+        // the copy shares nothing the operation changed (the proposal's engines share their snapshots)
+        expect(canonicalTokens(s.k, s.monitor, canon)).toEqual(before);
         if (next === null) continue;
         s = next;
         const { k, monitor } = s;

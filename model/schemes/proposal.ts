@@ -103,8 +103,9 @@ class FastEngine implements FolioEngine {
     return this.state;
   }
 
+  /** The copy shares the snapshot: the fast path never changes one, it returns a new snapshot for every change. */
   copy(): FastEngine {
-    return new FastEngine({ value: this.state.value, context: { ...this.state.context } });
+    return new FastEngine(this.state);
   }
 }
 
