@@ -130,5 +130,24 @@ describe('the fast path gives the general path JSON, or declines', () => {
       );
       expect(taken).toBeGreaterThan(400);
     });
+
+    it(`${gen}: a line after the one it was mutated from: the same JSON`, () => {
+      // the fast path keeps the last line's task columns (`comm-pid (tgid) [cpu] `) with their JSON;
+      // a mutation of the line before shares them, or all but a byte
+      let taken = 0;
+      fc.assert(
+        fc.property(fc.constantFrom(...shapes(lines[gen])), fc.array(mutation, { minLength: 1, maxLength: 2 }), (line, ms) => {
+          const before = Buffer.from(line);
+          const b = Buffer.from(ms.reduce((x: Buffer, m) => m(x), before).filter((c) => c !== 10 && c !== 13));
+          fast(gen, before);
+          const f = fast(gen, b);
+          if (f === undefined) return;
+          taken++;
+          expect(f).toBe(general(gen, b));
+        }),
+        { numRuns: 4000 },
+      );
+      expect(taken).toBeGreaterThan(400);
+    });
   }
 });

@@ -12,6 +12,10 @@ import type { KprobeSpec, ProbeTable } from './probes.ts';
  * path then decides, and words every error with its file:line:column. Declining is always safe;
  * taking a line the general path would read differently is the bug to avoid, so each test here
  * mirrors a rule of parse.ts (named beside it) and is stricter where in doubt.
+ *
+ * One module on purpose: Node 20's V8 does not inline the functions and constants a module imports,
+ * and this code is a loop over bytes made of small helpers (split into three modules, the
+ * conversion took 25% longer, measured).
  */
 
 // ---- bytes ---------------------------------------------------------------------------------------
@@ -57,22 +61,41 @@ for (let a = 0; a < 256; a++) for (let b = 0; b < 256; b++) if (HEX_LOWER[a] && 
 const lower = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /**
- * A constant piece of output (or a key to match), also as little-endian 32-bit words: V8 moves a
- * byte at a time at about 1 ns, most of a line's time, and a DataView word at about the same.
+ * A piece of output (or of input to match), also as little-endian 32-bit words: V8 moves a byte at
+ * a time at about 1 ns, most of a line's time, and a DataView word at about the same.
  */
 class Text {
+  /** The text, then zeros up to a whole word. */
   readonly bytes: Uint8Array;
-  /** The bytes 4 at a time, the last word padded with zeros. */
+  /** The bytes 4 at a time. */
   readonly words: Int32Array;
+  length = 0;
+  /** Views bytes. */
+  readonly view: DataView;
 
-  constructor(s: string) {
-    this.bytes = ascii(s);
-    const padded = Buffer.alloc((s.length + 3) & ~3);
-    padded.set(this.bytes);
-    this.words = new Int32Array(padded.length >> 2);
-    for (let i = 0; i < this.words.length; i++) this.words[i] = padded.readInt32LE(4 * i);
+  /** Empty, with room for `capacity` bytes. */
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array((capacity + 3) & ~3);
+    this.words = new Int32Array(this.bytes.length >> 2);
+    this.view = viewOf(this.bytes);
+  }
+
+  static of(s: string): Text {
+    const t = new Text(s.length);
+    t.bytes.set(ascii(s));
+    return t.seal(s.length);
+  }
+
+  /** The text is bytes[0, length) (written there): pad it to a whole word and take its words. */
+  seal(length: number): this {
+    const n = (length + 3) >> 2;
+    this.length = length;
+    this.bytes.fill(0, length, 4 * n);
+    for (let i = 0; i < n; i++) this.words[i] = this.view.getInt32(4 * i, true);
+    return this;
   }
 }
 
@@ -82,13 +105,14 @@ class Text {
  */
 function put(out: DataView, pos: number, t: Text): number {
   const w = t.words;
-  for (let i = 0; i < w.length; i++) out.setInt32(pos + 4 * i, w[i], true);
-  return pos + t.bytes.length;
+  const n = (t.length + 3) >> 2;
+  for (let i = 0; i < n; i++) out.setInt32(pos + 4 * i, w[i], true);
+  return pos + t.length;
 }
 
-/** src[at..] starts with `t` within [at, end). */
+/** src[at..] starts with `t` within [at, end); `inp` views src. */
 function startsWith(inp: DataView, src: Uint8Array, at: number, end: number, t: Text): boolean {
-  const n = t.bytes.length;
+  const n = t.length;
   if (at + n > end) return false;
   const w = t.words;
   const whole = n >> 2;
@@ -161,6 +185,185 @@ function putUint(dst: Uint8Array, pos: number, v: number): number {
   return pos + digits;
 }
 
+// ---- record columns --------------------------------------------------------------------------------
+
+/** Task columns longer than this go the general way (a comm has 15 characters in the kernel). */
+const MAX_TASK_BYTES = 128;
+
+const TAIL_TS = Text.of(',"ts":');
+const TAIL_CPU = Text.of(',"cpu":');
+const TAIL_PID = Text.of(',"pid":');
+const TAIL_TGID = Text.of(',"tgid":');
+const TAIL_COMM = Text.of(',"comm":"');
+
+/**
+ * The record columns that begin every event line (parse.ts EVENT_PREFIX), in their usual layout:
+ *
+ *           bash-123     (    123) [000] d..1.  12.345678: name: payload
+ *
+ * located in the line's bytes and written as the end of its event's JSON line:
+ * `,"ts":..,"cpu":..,"pid":..,"tgid":..,"comm":".."}` and the newline.
+ *
+ * A trace comes in runs of lines from one task on one CPU: the task's columns (up to and with the
+ * space after `[cpu]`) are kept with their JSON from the line that read them, and a line that
+ * starts with the same bytes only compares them.
+ */
+class RecordColumns {
+  /** The task columns of the last line read, with the spaces before them. */
+  private readonly task = new Text(MAX_TASK_BYTES);
+  /** Their JSON: `,"cpu":..,"pid":..,"tgid":..,"comm":".."}` and the newline. */
+  private readonly taskJson = new Text(2 * MAX_TASK_BYTES + 64);
+  private tsAt = 0;
+  /** The ':' after the timestamp. */
+  private tsEnd = 0;
+
+  /**
+   * The columns of the line src[at, end) (`inp` views src): returns where the event name starts,
+   * or -1 when they are not in the usual layout.
+   */
+  read(inp: DataView, src: Uint8Array, at: number, end: number): number {
+    const task = this.task;
+    let k = task.length > 0 && startsWith(inp, src, at, end, task) ? at + task.length : this.readTask(src, at, end);
+    if (k < 0) return -1;
+    while (src[k] === SPACE) k++;
+    // an optional 4- or 5-character flags token, then `SECONDS.MICROS:` and one space
+    let sp = k;
+    while (isGraph(src[sp])) sp++;
+    if (src[sp] !== SPACE) return -1;
+    let tsEnd = timestampEnd(src, k, sp);
+    if (tsEnd < 0) {
+      if (sp - k !== 4 && sp - k !== 5) return -1;
+      k = sp;
+      while (src[k] === SPACE) k++;
+      sp = k;
+      while (isGraph(src[sp])) sp++;
+      if (src[sp] !== SPACE) return -1;
+      tsEnd = timestampEnd(src, k, sp);
+      if (tsEnd < 0) return -1;
+    } else if (sp - k === 4 || sp - k === 5) return -1; // could be read as flags: let the regexp decide
+    this.tsAt = k;
+    this.tsEnd = tsEnd;
+    return sp + 1;
+  }
+
+  /**
+   * `   comm-pid (tgid) [cpu] `: kept with their JSON, and returns where they end (after the space
+   * following `[cpu]`), or -1.
+   */
+  private readTask(src: Uint8Array, at: number, end: number): number {
+    this.task.length = 0; // none kept until these are read
+    let i = at;
+    while (src[i] === SPACE) i++;
+    const c0 = src[i];
+    if (!isGraph(c0) || c0 === 35 /* # */) return -1;
+    // comm-pid: the first '-' followed by a digit (the regexp's lazy comm, when the rest matches);
+    // the comm must be text JSON.stringify copies as it is
+    let dash = i;
+    for (;;) {
+      const c = src[dash];
+      if (c === DASH && isDigit(src[dash + 1])) break;
+      if (!isJsonPlain(c) || dash >= end) return -1;
+      dash++;
+    }
+    const commAt = i;
+    const commEnd = dash;
+    let k = dash + 1;
+    const pidAt = k;
+    while (isDigit(src[k])) k++;
+    if (k - pidAt > 15 || src[k] !== SPACE) return -1;
+    const pidEnd = k;
+    while (src[k] === SPACE) k++;
+    // an optional `(  tgid)` or `(-------)`
+    let tgidAt = -1;
+    let tgidEnd = 0;
+    if (src[k] === LPAREN) {
+      k++;
+      while (src[k] === SPACE) k++;
+      const t = k;
+      if (isDigit(src[k])) {
+        while (isDigit(src[k])) k++;
+        if (k - t > 15) return -1;
+        tgidAt = t;
+        tgidEnd = k;
+      } else {
+        while (src[k] === DASH) k++;
+        if (k === t) return -1;
+      }
+      if (src[k] !== RPAREN || src[k + 1] !== SPACE) return -1;
+      k++;
+      while (src[k] === SPACE) k++;
+    }
+    // [cpu]
+    if (src[k] !== LBRACKET) return -1;
+    const cpuAt = ++k;
+    while (isDigit(src[k])) k++;
+    if (k === cpuAt || k - cpuAt > 15 || src[k] !== RBRACKET || src[k + 1] !== SPACE) return -1;
+    const cpuEnd = k;
+    k += 2;
+    if (k - at > MAX_TASK_BYTES) return -1;
+
+    const json = this.taskJson;
+    const out = json.view;
+    let pos = put(out, 0, TAIL_CPU);
+    pos = copyInteger(json.bytes, pos, src, cpuAt, cpuEnd);
+    pos = put(out, pos, TAIL_PID);
+    pos = copyInteger(json.bytes, pos, src, pidAt, pidEnd);
+    if (tgidAt >= 0) {
+      pos = put(out, pos, TAIL_TGID);
+      pos = copyInteger(json.bytes, pos, src, tgidAt, tgidEnd);
+    }
+    pos = put(out, pos, TAIL_COMM);
+    pos = copy(json.bytes, pos, src, commAt, commEnd);
+    json.bytes[pos++] = QUOTE;
+    json.bytes[pos++] = 125; // }
+    json.bytes[pos++] = 10;
+    json.seal(pos);
+    this.task.bytes.set(src.subarray(at, k));
+    this.task.seal(k - at);
+    return k;
+  }
+
+  /** The JSON of the columns last read at dst[pos] (`out` views dst); -1 if the timestamp is no finite number. */
+  write(src: Uint8Array, dst: Uint8Array, out: DataView, pos: number): number {
+    pos = put(out, pos, TAIL_TS);
+    pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
+    return pos < 0 ? -1 : put(out, pos, this.taskJson);
+  }
+}
+
+/** End (the ':') of `\d+\.\d+:` spanning exactly [at, sp), or -1. */
+function timestampEnd(src: Uint8Array, at: number, sp: number): number {
+  let k = at;
+  while (k < sp && isDigit(src[k])) k++;
+  if (k === at || src[k] !== DOT) return -1;
+  const f = ++k;
+  while (k < sp && isDigit(src[k])) k++;
+  if (k === f || k !== sp - 1 || src[k] !== COLON) return -1;
+  return k;
+}
+
+/**
+ * The timestamp DIGITS.DIGITS at [at, end) as JSON.stringify(Number(text)) writes it, or -1 when
+ * that is no finite number. The common case is copied: with at most 6 decimals and 15 digits the
+ * text is the shortest decimal of its double, so Number() prints it back without the leading zeros
+ * of the integer part and the trailing zeros of the fraction (and without the '.' when none is left).
+ */
+function putTimestamp(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  let dot = at;
+  while (src[dot] !== DOT) dot++;
+  let i = at;
+  while (i < dot && src[i] === ZERO) i++;
+  let fe = end;
+  if (end - dot - 1 > 6 || dot - i + end - dot - 1 > 15) {
+    const v = Number(latin1(src, at, end));
+    return Number.isFinite(v) ? putString(dst, pos, String(v)) : -1;
+  }
+  while (fe > dot + 1 && src[fe - 1] === ZERO) fe--;
+  if (i === dot) dst[pos++] = ZERO;
+  else pos = copy(dst, pos, src, i, dot);
+  return fe > dot + 1 ? copy(dst, pos, src, dot, fe) : pos;
+}
+
 // ---- the probe table, as bytes ---------------------------------------------------------------------
 
 const SHAPE_KPROBE = 1;
@@ -184,21 +387,20 @@ class ProbeFields {
     const fields = Object.keys(spec.fields);
     // written as `"name":`, which is JSON.stringify(name) for these names only
     for (const f of fields) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f)) throw new Error(`probe field name ${JSON.stringify(f)} is not an identifier`);
-    this.keys = fields.map((f) => new Text(`${f}=`));
-    this.jsonKeys = fields.map((f) => new Text(`"${f}":`));
+    this.keys = fields.map((f) => Text.of(`${f}=`));
+    this.jsonKeys = fields.map((f) => Text.of(`"${f}":`));
     this.hex = fields.map((f) => spec.fields[f] === 'x64');
-    const head = (ret: boolean): Text => new Text(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
+    const head = (ret: boolean): Text => Text.of(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
     this.head = head(spec.ret);
     this.headRet = head(true);
   }
 }
 
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
-const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 class NameEntry {
   constructor(
-    readonly name: Uint8Array,
+    readonly name: Text,
     readonly shape: number,
     readonly probe: ProbeFields | undefined,
   ) {}
@@ -211,19 +413,14 @@ function hashName(bytes: Uint8Array, at: number, end: number): number {
   return h;
 }
 
-const TAIL_TS = new Text(',"ts":');
-const TAIL_CPU = new Text(',"cpu":');
-const TAIL_PID = new Text(',"pid":');
-const TAIL_TGID = new Text(',"tgid":');
-const TAIL_COMM = new Text(',"comm":"');
-const FAULT_ADDRESS = new Text('{"ev":"fault","address":"');
-const FAULT_IP = new Text('","ip":"');
-const FAULT_ERROR_CODE = new Text('","errorCode":"');
-const SCHED_FORK = new Text('{"ev":"sched","what":"fork","childPid":');
-const SCHED_EXIT = new Text('{"ev":"sched","what":"exit"');
-const SYSCALL_NAME = new Text('{"ev":"syscall","name":"');
-const SYSCALL_ENTER = new Text('","phase":"enter","args":{');
-const SYSCALL_EXIT = new Text('","phase":"exit","ret":"0x');
+const FAULT_ADDRESS = Text.of('{"ev":"fault","address":"');
+const FAULT_IP = Text.of('","ip":"');
+const FAULT_ERROR_CODE = Text.of('","errorCode":"');
+const SCHED_FORK = Text.of('{"ev":"sched","what":"fork","childPid":');
+const SCHED_EXIT = Text.of('{"ev":"sched","what":"exit"');
+const SYSCALL_NAME = Text.of('{"ev":"syscall","name":"');
+const SYSCALL_ENTER = Text.of('","phase":"enter","args":{');
+const SYSCALL_EXIT = Text.of('","phase":"exit","ret":"0x');
 const ADDRESS = ascii('address');
 const IP = ascii('ip');
 const ERROR_CODE = ascii('error_code');
@@ -254,19 +451,7 @@ export class FastLines {
   /** Names by the low bits of their hash. */
   private readonly byHash: NameEntry[][] = Array.from({ length: 256 }, () => []);
 
-  // the record columns of the line being written, as [at, end) offsets into its bytes
-  private commAt = 0;
-  private commEnd = 0;
-  private pidAt = 0;
-  private pidEnd = 0;
-  /** -1 when the TGID column is absent or unknown (`(-------)`). */
-  private tgidAt = -1;
-  private tgidEnd = 0;
-  private cpuAt = 0;
-  private cpuEnd = 0;
-  private tsAt = 0;
-  /** The ':' after the timestamp. */
-  private tsEnd = 0;
+  private readonly columns = new RecordColumns();
   /** The buffers of the last write() and DataViews of them, to read and write words. */
   private src: Uint8Array | undefined;
   private inp: DataView = EMPTY_VIEW;
@@ -284,14 +469,17 @@ export class FastLines {
   }
 
   private add(name: string, shape: number, probe?: ProbeFields): void {
-    const bytes = ascii(name);
-    const h = hashName(bytes, 0, bytes.length);
-    this.byHash[h & 255].push(new NameEntry(bytes, shape, probe));
+    const text = Text.of(name);
+    const h = hashName(text.bytes, 0, text.length);
+    this.byHash[h & 255].push(new NameEntry(text, shape, probe));
   }
 
   private lookup(h: number, src: Uint8Array, at: number, end: number): NameEntry | undefined {
     const list = this.byHash[h & 255];
-    for (let i = 0; i < list.length; i++) if (equals(src, at, end, list[i].name)) return list[i];
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i].name;
+      if (name.length === end - at && startsWith(this.inp, src, at, end, name)) return list[i];
+    }
     return undefined;
   }
 
@@ -312,7 +500,7 @@ export class FastLines {
     this.kind = KIND_NONE;
     // parse.ts: a '#' comment or an empty line is no event
     if (at === end || src[at] === 35 /* # */) return pos;
-    const nameAt = this.recordColumns(src, at, end);
+    const nameAt = this.columns.read(this.inp, src, at, end);
     if (nameAt < 0) return -1;
     // the event name, hashed on the way (parse.ts NAME)
     if (!isNameStart(src[nameAt])) return -1;
@@ -346,102 +534,7 @@ export class FastLines {
       else p = this.syscallExit(src, k, end, dst, pos);
       this.kind = KIND_SYSCALL;
     } else return -1;
-    return p < 0 ? -1 : this.record(src, dst, p);
-  }
-
-  /**
-   * ` comm-pid (tgid) [cpu] flags seconds.micros: ` (parse.ts EVENT_PREFIX) in its usual layout:
-   * records where the columns are and returns where the event name starts, or -1.
-   */
-  private recordColumns(src: Uint8Array, at: number, end: number): number {
-    let i = at;
-    while (src[i] === SPACE) i++;
-    const c0 = src[i];
-    if (!isGraph(c0) || c0 === 35 /* # */) return -1;
-    // comm-pid: the first '-' followed by a digit (the regexp's lazy comm, when the rest matches);
-    // the comm must be text JSON.stringify copies as it is
-    let dash = i;
-    for (;;) {
-      const c = src[dash];
-      if (c === DASH && isDigit(src[dash + 1])) break;
-      if (!isJsonPlain(c) || dash >= end) return -1;
-      dash++;
-    }
-    this.commAt = i;
-    this.commEnd = dash;
-    let k = dash + 1;
-    this.pidAt = k;
-    while (isDigit(src[k])) k++;
-    if (k - this.pidAt > 15 || src[k] !== SPACE) return -1;
-    this.pidEnd = k;
-    while (src[k] === SPACE) k++;
-    // an optional `(  tgid)` or `(-------)`
-    this.tgidAt = -1;
-    if (src[k] === LPAREN) {
-      k++;
-      while (src[k] === SPACE) k++;
-      const t = k;
-      if (isDigit(src[k])) {
-        while (isDigit(src[k])) k++;
-        if (k - t > 15) return -1;
-        this.tgidAt = t;
-        this.tgidEnd = k;
-      } else {
-        while (src[k] === DASH) k++;
-        if (k === t) return -1;
-      }
-      if (src[k] !== RPAREN || src[k + 1] !== SPACE) return -1;
-      k++;
-      while (src[k] === SPACE) k++;
-    }
-    // [cpu]
-    if (src[k] !== LBRACKET) return -1;
-    const cpuAt = ++k;
-    while (isDigit(src[k])) k++;
-    if (k === cpuAt || k - cpuAt > 15 || src[k] !== RBRACKET || src[k + 1] !== SPACE) return -1;
-    this.cpuAt = cpuAt;
-    this.cpuEnd = k;
-    k++;
-    while (src[k] === SPACE) k++;
-    // an optional 4- or 5-character flags token, then `SECONDS.MICROS:` and one space
-    let sp = k;
-    while (isGraph(src[sp])) sp++;
-    if (src[sp] !== SPACE) return -1;
-    let tsEnd = timestampEnd(src, k, sp);
-    if (tsEnd < 0) {
-      if (sp - k !== 4 && sp - k !== 5) return -1;
-      k = sp;
-      while (src[k] === SPACE) k++;
-      sp = k;
-      while (isGraph(src[sp])) sp++;
-      if (src[sp] !== SPACE) return -1;
-      tsEnd = timestampEnd(src, k, sp);
-      if (tsEnd < 0) return -1;
-    } else if (sp - k === 4 || sp - k === 5) return -1; // could be read as flags: let the regexp decide
-    this.tsAt = k;
-    this.tsEnd = tsEnd;
-    return sp + 1;
-  }
-
-  /** `,"ts":..,"cpu":..,"pid":..,"tgid":..,"comm":".."}` and the newline; -1 if the timestamp is no finite number. */
-  private record(src: Uint8Array, dst: Uint8Array, pos: number): number {
-    pos = put(this.out, pos, TAIL_TS);
-    pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
-    if (pos < 0) return -1;
-    pos = put(this.out, pos, TAIL_CPU);
-    pos = copyInteger(dst, pos, src, this.cpuAt, this.cpuEnd);
-    pos = put(this.out, pos, TAIL_PID);
-    pos = copyInteger(dst, pos, src, this.pidAt, this.pidEnd);
-    if (this.tgidAt >= 0) {
-      pos = put(this.out, pos, TAIL_TGID);
-      pos = copyInteger(dst, pos, src, this.tgidAt, this.tgidEnd);
-    }
-    pos = put(this.out, pos, TAIL_COMM);
-    pos = copy(dst, pos, src, this.commAt, this.commEnd);
-    dst[pos++] = QUOTE;
-    dst[pos++] = 125; // }
-    dst[pos++] = 10;
-    return pos;
+    return p < 0 ? -1 : this.columns.write(src, dst, this.out, p);
   }
 
   /**
@@ -478,7 +571,7 @@ export class FastLines {
       while (f < keys.length && !startsWith(inp, src, j, end, keys[f])) f++;
       if (f === keys.length) return -1;
       pos = put(this.out, pos, jsonKeys[f]);
-      const v = j + keys[f].bytes.length;
+      const v = j + keys[f].length;
       pos = hex[f] ? this.putHexString(dst, pos, src, v, end) : this.putNumber(dst, pos, src, v);
       // the value runs to the next space
       j = this.valueEnd;
@@ -689,39 +782,6 @@ export class FastLines {
     dst[pos++] = QUOTE;
     return pos;
   }
-}
-
-/** End (the ':') of `\d+\.\d+:` spanning exactly [at, sp), or -1. */
-function timestampEnd(src: Uint8Array, at: number, sp: number): number {
-  let k = at;
-  while (k < sp && isDigit(src[k])) k++;
-  if (k === at || src[k] !== DOT) return -1;
-  const f = ++k;
-  while (k < sp && isDigit(src[k])) k++;
-  if (k === f || k !== sp - 1 || src[k] !== COLON) return -1;
-  return k;
-}
-
-/**
- * The timestamp DIGITS.DIGITS at [at, end) as JSON.stringify(Number(text)) writes it, or -1 when
- * that is no finite number. The common case is copied: with at most 6 decimals and 15 digits the
- * text is the shortest decimal of its double, so Number() prints it back without the leading zeros
- * of the integer part and the trailing zeros of the fraction (and without the '.' when none is left).
- */
-function putTimestamp(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
-  let dot = at;
-  while (src[dot] !== DOT) dot++;
-  let i = at;
-  while (i < dot && src[i] === ZERO) i++;
-  let fe = end;
-  if (end - dot - 1 > 6 || dot - i + end - dot - 1 > 15) {
-    const v = Number(latin1(src, at, end));
-    return Number.isFinite(v) ? putString(dst, pos, String(v)) : -1;
-  }
-  while (fe > dot + 1 && src[fe - 1] === ZERO) fe--;
-  if (i === dot) dst[pos++] = ZERO;
-  else pos = copy(dst, pos, src, i, dot);
-  return fe > dot + 1 ? copy(dst, pos, src, dot, fe) : pos;
 }
 
 /** [at, end) is [A-Za-z_][A-Za-z0-9_]*. */
