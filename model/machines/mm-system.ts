@@ -59,8 +59,12 @@ export interface MmContext {
 
 type Ev<T extends MmOperation['type']> = Extract<MmOperation, { type: T }>;
 
-const mmOf = (context: MmContext, event: MmOperation): Mm | undefined =>
-  'pid' in event ? context.k.sys.mms.get(event.pid) : undefined;
+// a load of `pid` (undefined on CREATE_FILE), not `'pid' in event`: over the many event shapes the
+// `in` check is the slower one, and every guard of every operation asks
+const mmOf = (context: MmContext, event: MmOperation): Mm | undefined => {
+  const pid = (event as { pid?: number }).pid;
+  return pid === undefined ? undefined : context.k.sys.mms.get(pid);
+};
 
 /** The folio and page mapped at the address, if any (not the zero pages). */
 export function folioAt(k: Kernel, pid: number, addr: number): { folio: Folio; page: number } | undefined {
