@@ -1,4 +1,4 @@
-import { entriesMapping } from '../page-table.ts';
+import { decodeKey, entriesMapping } from '../page-table.ts';
 import { findVma } from '../vma.ts';
 import type { Folio, MmSystem, Vma } from '../types.ts';
 import { zeroCosts, type Costs, type MapcountScheme } from './scheme.ts';
@@ -75,12 +75,15 @@ export function pageMapcountOf(sys: MmSystem, folio: Folio, page: number): numbe
 
 /** The VMAs whose page tables map the folio, read off the page tables (for checking rmap walks). */
 export function vmasMapping(sys: MmSystem, folio: Folio): Vma[] {
-  const seen = new Map<number, Vma>();
-  for (const e of entriesMapping(sys, folio.id)) {
+  // in order of first mapping entry; a folio is mapped by a few VMAs, so a list beats a Map (the
+  // explorer asks at every rmap call and VMA change of every operation)
+  const out: Vma[] = [];
+  for (const key of sys.mappedBy.get(folio.id) ?? []) {
+    const e = decodeKey(sys, key);
     const vma = findVma(sys, sys.mms.get(e.pid)!, e.addr);
-    if (vma) seen.set(vma.id, vma);
+    if (vma && !out.includes(vma)) out.push(vma);
   }
-  return [...seen.values()];
+  return out;
 }
 
 /** Distinct mms mapping the folio (what owners-6.15 tracks). */
