@@ -1,6 +1,5 @@
-import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { availableParallelism, loadavg } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { streamOf } from '../lines.ts';
@@ -9,7 +8,7 @@ import type { TraceStream } from '../reader.ts';
 import { parseFtraceLine } from './parse.ts';
 import { PROBE_TABLES, detectGeneration, type ProbeTable } from './probes.ts';
 import { KindCounts, OutBuffer, RegionConverter } from './to-json.ts';
-import { RegionPipeline, type Output } from './parallel.ts';
+import { RegionPipeline, type Output } from './pipeline.ts';
 import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
 
 /**
@@ -24,8 +23,7 @@ import { ByteRegions, lineEnd, nextLineStart, readError } from './regions.ts';
  * back, so checking an ftrace file and checking its conversion read exactly the same events.
  *
  * The text is read in regions of whole lines (regions.ts), ahead of the conversion; the output is
- * written by the thread pool while the next regions convert; a large file converts on two threads
- * when a core is free (parallel.ts).
+ * written by the thread pool while the next regions convert (pipeline.ts).
  */
 
 export { PROBE_TABLES, detectGeneration };
@@ -171,7 +169,7 @@ function parseJsonLines(out: OutBuffer, lines: readonly number[], file: string):
 
 // ---- JSON Lines files ------------------------------------------------------------------------------
 
-/** The output file: writes (parallel.ts Output: in order, resolved once written or taken by zlib), then close. */
+/** The output file: writes (pipeline.ts Output: in order, resolved once written or taken by zlib), then close. */
 interface JsonlSink extends Output {
   close(): Promise<void>;
 }
@@ -224,43 +222,25 @@ export interface ConvertSummary {
   readonly byKind: Record<string, number>;
 }
 
-/** From this size (as stored): a smaller file is converted before a worker would be ready. */
-const TWO_THREADS_FROM_BYTES = 32 << 20;
-
-/**
- * Convert on a worker thread as well as this one: for a large file, when the last minute left at
- * least half a core idle. The worker's start and warm-up (tsx compiling its modules, V8 optimising
- * the converter again: about half a second of CPU) then run beside this thread's conversion; on a
- * busy machine they take this thread's CPU instead. Measured on 2 cores, 1M lines: at load 5, 2.6-2.9 s
- * with a worker against 2.0-2.2 s without; at load 1 to 1.5, 1.2-1.5 s against 1.4-2.3 s.
- */
-function secondThreadPays(input: string): boolean {
-  const cores = availableParallelism();
-  return cores > 1 && cores - loadavg()[0] >= 0.5 && statSync(input).size >= TWO_THREADS_FROM_BYTES;
-}
-
 /**
  * `trollcount convert`: ftrace text -> JSON Lines (a header line, then one event per line); gzip if
- * output ends in .gz. `opts.worker` converts on a worker thread as well as this one (default: for a
- * file of 32 MB or more, when a core is mostly free). An error at a line is thrown after the lines
- * before it are written.
+ * output ends in .gz. An error at a line is thrown after the lines before it are written.
  */
-export async function convertFile(input: string, output: string, opts: { generation?: Generation; worker?: boolean } = {}): Promise<ConvertSummary> {
+export async function convertFile(input: string, output: string, opts: { generation?: Generation } = {}): Promise<ConvertSummary> {
   const o = await openFtraceRegions(input, opts);
-  const worker = opts.worker ?? secondThreadPays(input);
   let sink: JsonlSink | undefined;
   let regions: RegionPipeline | undefined;
   try {
     sink = output.endsWith('.gz') ? new GzipSink(output) : await FileSink.open(output);
     await sink.write(Buffer.from(JSON.stringify(o.header) + '\n'));
-    regions = new RegionPipeline(input, o.table, sink, worker);
+    regions = new RegionPipeline(input, o.table, sink);
     for (;;) {
       let region: Buffer | undefined;
       try {
         region = await nextRegion(o);
       } catch (e) {
-        await regions.finish(); // an error before the failure to read comes first
-        throw readError(e, input, regions.linesWritten + 1);
+        await regions.finish();
+        throw readError(e, input, regions.lines + 1);
       }
       if (!region) break;
       await regions.add(region);
@@ -270,7 +250,6 @@ export async function convertFile(input: string, output: string, opts: { generat
     sink = undefined;
   } finally {
     await o.src.close();
-    await regions?.close();
     await sink?.close().catch(() => {}); // after a failure: the failure is what is thrown
   }
   const { events, byKind } = regions.counts;

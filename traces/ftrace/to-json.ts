@@ -6,8 +6,7 @@ import { lineEnd, nextLineStart } from './regions.ts';
 
 /**
  * Regions of ftrace lines -> JSON Lines bytes: each line through the fast path (fast-line.ts) or,
- * when it declines, through parse.ts and its event object (general.ts) and JSON.stringify. Used on
- * the main thread and on convert-worker.ts's thread alike.
+ * when it declines, through parse.ts and its event object (general.ts) and JSON.stringify.
  */
 
 /** Room for a region's JSON lines, most of the time (OutBuffer grows when not). */
@@ -20,14 +19,13 @@ export class OutBuffer {
 
   /** At least `size` bytes: `reuse` when it is that large. */
   constructor(size = 4 << 20, reuse?: Buffer) {
-    // its own memory (not Node's pool): a worker hands buf.buffer over whole
-    this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafeSlow(size);
+    this.buf = reuse && reuse.length >= size ? reuse : Buffer.allocUnsafe(size);
   }
 
   /** Room for `n` more bytes. */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(bigger, 0, 0, this.pos);
     this.buf = bigger;
   }
@@ -52,13 +50,6 @@ export class KindCounts {
     this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
   }
 
-  /** The counts of a later part of the file. */
-  addAll(byKind: Readonly<Record<string, number>>): void {
-    for (const [kind, n] of Object.entries(byKind)) {
-      this.events += n;
-      this.byKind[kind] = (this.byKind[kind] ?? 0) + n;
-    }
-  }
 }
 
 export class RegionConverter {

@@ -5,13 +5,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TraceInputError } from '../traces/events.ts';
 import { PROBE_TABLES } from '../traces/ftrace/probes.ts';
-import { RegionPipeline, type Output } from '../traces/ftrace/parallel.ts';
+import { RegionPipeline, type Output } from '../traces/ftrace/pipeline.ts';
 
 /**
- * A conversion on two threads (traces/ftrace/parallel.ts) writes exactly what one thread writes:
- * the same bytes in the same order, the same counts (kinds in the order they first came), and at a
- * bad line the same lines before it and the same error, its line counted across the regions the
- * worker converted.
+ * The conversion region by region (traces/ftrace/pipeline.ts) writes what it writes for the whole
+ * text as one region: the same bytes in the same order, the same counts (kinds in the order they
+ * first came), and at a bad line the same lines before it and the same error, its line counted
+ * across the regions before.
  */
 
 const REAL = join(import.meta.dirname, '../traces/fixtures/real');
@@ -38,12 +38,11 @@ class Collect implements Output {
   }
 }
 
-async function convert(gen: '6.1' | '6.12', parts: Buffer[], worker: boolean) {
+async function convert(gen: '6.1' | '6.12', parts: Buffer[]) {
   const out = new Collect();
-  const pipeline = new RegionPipeline('t.ftrace', PROBE_TABLES[gen], out, worker);
+  const pipeline = new RegionPipeline('t.ftrace', PROBE_TABLES[gen], out);
   let error: unknown;
   try {
-    if (worker) expect(await pipeline.ready()).toBe(true);
     // the reader hands out each region in a buffer it then reuses: so does this test
     for (const part of parts) {
       const reused = Buffer.from(part);
@@ -53,23 +52,20 @@ async function convert(gen: '6.1' | '6.12', parts: Buffer[], worker: boolean) {
     await pipeline.finish();
   } catch (e) {
     error = e;
-  } finally {
-    await pipeline.close();
   }
-  return { bytes: Buffer.concat(out.chunks).toString('utf8'), error, counts: JSON.stringify(pipeline.counts), onWorker: pipeline.regionsOnWorker };
+  return { bytes: Buffer.concat(out.chunks).toString('utf8'), error, counts: JSON.stringify(pipeline.counts) };
 }
 
-describe('two threads write what one thread writes', () => {
+describe('regions write what the whole text as one region writes', () => {
   for (const [gen, name] of [['6.1', '6.1-thp-fork-cow'], ['6.12', '6.12-split-folio']] as const) {
     it(`${name}: the same JSON lines and counts`, async () => {
-      const parts = regions(text(name), 16 << 10);
-      const one = await convert(gen, parts, false);
-      const two = await convert(gen, parts, true);
-      expect(one.error).toBeUndefined();
-      expect(two.error).toBeUndefined();
-      expect(two.onWorker).toBeGreaterThan(0);
-      expect(two.bytes).toBe(one.bytes);
-      expect(two.counts).toBe(one.counts);
+      const t = text(name);
+      const whole = await convert(gen, [Buffer.from(t)]);
+      const parts = await convert(gen, regions(t, 16 << 10));
+      expect(whole.error).toBeUndefined();
+      expect(parts.error).toBeUndefined();
+      expect(parts.bytes).toBe(whole.bytes);
+      expect(parts.counts).toBe(whole.counts);
     });
   }
 
@@ -78,15 +74,15 @@ describe('two threads write what one thread writes', () => {
     const bad = ['garbage', '  a-1 (    1) [000] d.... 1.0: folio_remove_rmap_ptes: (folio_remove_rmap_ptes+0x0/0x520) folio=zz', '  a-1 (    1) [000] d.... 1.0: sched_process_fork: comm=a child_pid=x'];
     await fc.assert(
       fc.asyncProperty(fc.nat(lines.length - 1), fc.constantFrom(...bad), fc.integer({ min: 1, max: 64 }), async (at, line, kb) => {
-        const parts = regions([...lines.slice(0, at), line, ...lines.slice(at)].join('\n'), kb << 10);
-        const one = await convert('6.12', parts, false);
-        const two = await convert('6.12', parts, true);
-        expect(one.error).toBeInstanceOf(TraceInputError);
-        expect((one.error as TraceInputError).at.line).toBe(at + 1);
-        expect(two.error).toBeInstanceOf(TraceInputError);
-        expect((two.error as TraceInputError).message).toBe((one.error as TraceInputError).message);
-        expect((two.error as TraceInputError).at).toEqual((one.error as TraceInputError).at);
-        expect(two.bytes).toBe(one.bytes);
+        const t = [...lines.slice(0, at), line, ...lines.slice(at)].join('\n');
+        const whole = await convert('6.12', [Buffer.from(t)]);
+        const parts = await convert('6.12', regions(t, kb << 10));
+        expect(whole.error).toBeInstanceOf(TraceInputError);
+        expect((whole.error as TraceInputError).at.line).toBe(at + 1);
+        expect(parts.error).toBeInstanceOf(TraceInputError);
+        expect((parts.error as TraceInputError).message).toBe((whole.error as TraceInputError).message);
+        expect((parts.error as TraceInputError).at).toEqual((whole.error as TraceInputError).at);
+        expect(parts.bytes).toBe(whole.bytes);
       }),
       { numRuns: 12 },
     );
