@@ -13,9 +13,9 @@ import type { KprobeSpec, ProbeTable } from './probes.ts';
  * taking a line the general path would read differently is the bug to avoid, so each test here
  * mirrors a rule of parse.ts (named beside it) and is stricter where in doubt.
  *
- * One module on purpose: Node 20's V8 does not inline the functions and constants a module imports,
- * and this code is a loop over bytes made of small helpers (split into three modules, the
- * conversion took 25% longer, measured).
+ * One module on purpose: this code is loops over bytes made of small helpers, and Node 20's V8
+ * compiles calls to what a module imports less well than calls within it (split into three
+ * modules, the conversion took 25% longer, measured).
  */
 
 // ---- bytes ---------------------------------------------------------------------------------------
