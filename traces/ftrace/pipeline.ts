@@ -8,7 +8,9 @@ import { KindCounts, OutBuffer, RegionConverter, outputSize } from './to-json.ts
  * One thread converts. A worker thread converting regions as well was measured to gain little on
  * an idle machine and to lose much on a busy one: its start and its own JIT warm-up cost ~0.8 s of
  * CPU on the 1M-line bench trace (1.1 s -> 1.9 s in all), and at load 3 to 4 on 2 cores the
- * conversion took 1.8-2.0 s with it against 1.07-1.13 s without.
+ * conversion took 1.8-2.0 s with it against 1.07-1.13 s without. Handing it buffers also costs this
+ * thread: once any ArrayBuffer is detached (a transfer), V8 checks every typed-array access for it
+ * for the rest of the process, and the conversion takes ~25% longer (measured).
  */
 
 export interface Output {
