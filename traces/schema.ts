@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { createRequire } from 'node:module';
+import type AjvModule from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { MmOperationType } from '../model/operations.ts';
 import { TraceInputError, type Position, type TraceEvent, type TraceEventKind, type TraceHeader } from './events.ts';
 
 /**
- * specs/trace.schema.json, compiled once (module-level singleton) with ajv's JSON Schema 2020-12
- * dialect. `ev` and the operation's `type` are OpenAPI-style discriminators: ajv then checks only
- * the branch named by the tag, so an error speaks about the event the user meant.
+ * specs/trace.schema.json, compiled once with ajv's JSON Schema 2020-12 dialect, when first needed:
+ * the header and the events of kernel traces take the hand-written checks below, and loading and
+ * compiling ajv costs ~0.3 s (a reader thread starts for each large trace, traces/jsonl-thread.ts).
+ * `ev` and the operation's `type` are OpenAPI-style discriminators: ajv then checks only the
+ * branch named by the tag, so an error speaks about the event the user meant.
  */
 
 type JsonSchema = { readonly [key: string]: unknown };
@@ -24,15 +27,20 @@ export const OPERATION_TYPES: readonly MmOperationType[] = [
   'SPLIT_FOLIO', 'COLLAPSE', 'MIGRATE', 'RECLAIM', 'PIN', 'UNPIN',
 ];
 
-const ajv = new Ajv2020.default({ discriminator: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allErrors: false });
-ajv.addSchema(traceSchema);
-function compiled(def: string): ValidateFunction {
-  const v = ajv.getSchema(`${SCHEMA_ID}#/$defs/${def}`);
-  if (!v) throw new Error(`specs/trace.schema.json has no $defs/${def}`);
-  return v;
+let compiledSchema: { readonly header: ValidateFunction; readonly event: ValidateFunction } | undefined;
+function ajvValidators(): { readonly header: ValidateFunction; readonly event: ValidateFunction } {
+  if (compiledSchema) return compiledSchema;
+  // ajv is CommonJS: required synchronously, as validation is
+  const Ajv2020 = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof AjvModule;
+  const ajv = new Ajv2020.default({ discriminator: true, verbose: true, strict: true, strictRequired: false, strictTypes: false, allErrors: false });
+  ajv.addSchema(traceSchema);
+  const compiled = (def: string): ValidateFunction => {
+    const v = ajv.getSchema(`${SCHEMA_ID}#/$defs/${def}`);
+    if (!v) throw new Error(`specs/trace.schema.json has no $defs/${def}`);
+    return v;
+  };
+  return (compiledSchema = { header: compiled('header'), event: compiled('event') });
 }
-const headerValidator = compiled('header');
-const eventValidator = compiled('event');
 
 /** What is wrong with a value: the path of the offending field (object keys, array indices) and a sentence. */
 export interface SchemaProblem {
@@ -45,6 +53,8 @@ export interface SchemaProblem {
 /** The problem with a would-be trace header, or undefined when it is valid. */
 export function headerProblem(value: unknown): SchemaProblem | undefined {
   if (!isObject(value)) return { path: [], what: `expected the trace header object {"format": "trollcount-trace", "version": 1, ...}, got ${typeName(value)}` };
+  if (fastHeaderValid(value)) return undefined;
+  const headerValidator = ajvValidators().header;
   if (headerValidator(value)) return undefined;
   if ('format' in value && value['format'] !== 'trollcount-trace')
     return { path: ['format'], what: `not a trollcount trace header: format is ${show(value['format'])} (expected "trollcount-trace")` };
@@ -54,7 +64,9 @@ export function headerProblem(value: unknown): SchemaProblem | undefined {
 /** The problem with a would-be trace event, or undefined when it is valid. */
 export function eventProblem(value: unknown): SchemaProblem | undefined {
   if (!isObject(value)) return { path: [], what: `expected an event object {"ev": ...}, got ${typeName(value)}` };
-  if (fastEventValid(value) || eventValidator(value)) return undefined;
+  if (fastEventValid(value)) return undefined;
+  const eventValidator = ajvValidators().event;
+  if (eventValidator(value)) return undefined;
   if ('format' in value && !('ev' in value))
     return { path: [], what: 'a trace header where an event was expected: the header comes once, first in the trace' };
   const kind = typeof value['ev'] === 'string' ? value['ev'] : undefined;
@@ -77,11 +89,11 @@ export function validateEvent(value: unknown, at: Position): asserts value is Tr
 // ---- fast path for the common events -------------------------------------------------------
 
 /**
- * A hand-written check of the two events that make up most of a kernel trace (kcall and fault),
- * written from specs/trace.schema.json's event_kcall / event_fault / kcallArg / hex / pid /
- * fieldName definitions. It answers true only when the value is certainly valid; anything else
- * (another kind, an unexpected field, a doubtful value) goes to ajv, which also words the
- * message. test/schema-fastpath.test.ts checks it against ajv on generated values.
+ * A hand-written check of the header and of the events of kernel traces (kcall and fault, most of
+ * them, then syscall, sched, obs, step, marker, lost, tracepoint), written from
+ * specs/trace.schema.json's definitions. It answers true only when the value is certainly valid;
+ * anything else (an op event, an unexpected field, a doubtful value) goes to ajv, which also words
+ * the message. test/schema-fastpath.test.ts checks it against ajv on generated values.
  */
 const HEX = /^0x[0-9a-f]+$/;
 const FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -122,7 +134,9 @@ function recordedOk(key: string, v: unknown): boolean {
 }
 
 /** ajv alone (no fast path): for tests of the fast path. */
-export const ajvEventValid = (value: unknown): boolean => eventValidator(value) === true;
+export const ajvEventValid = (value: unknown): boolean => ajvValidators().event(value) === true;
+/** ajv alone for a header: for tests of the fast path. */
+export const ajvHeaderValid = (value: unknown): boolean => ajvValidators().header(value) === true;
 
 export function fastEventValid(value: Record<string, unknown>): boolean {
   const ev = value['ev'];
@@ -156,8 +170,85 @@ export function fastEventValid(value: Record<string, unknown>): boolean {
     }
     return true;
   }
-  return false;
+  const kind = typeof ev === 'string' ? OTHER_KINDS.get(ev) : undefined;
+  return kind !== undefined && fieldsValid(value, kind, true);
 }
+
+type Check = (v: unknown) => boolean;
+/** An object's own fields: each checked, the required ones present, no others. */
+interface Fields {
+  readonly checks: ReadonlyMap<string, Check>;
+  readonly required: ReadonlySet<string>;
+}
+const fields = (checks: Record<string, Check>, required: readonly string[]): Fields => ({ checks: new Map(Object.entries(checks)), required: new Set(required) });
+
+/** `event`: the Recorded fields (ts, cpu, pid, tgid, comm) are allowed too, and `ev` is the tag. */
+function fieldsValid(value: Record<string, unknown>, f: Fields, event: boolean): boolean {
+  let present = 0;
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+    if (event && key === 'ev') continue;
+    const check = f.checks.get(key);
+    if (check === undefined) {
+      if (!event || !recordedOk(key, value[key])) return false;
+    } else {
+      if (!check(value[key])) return false;
+      if (f.required.has(key)) present++;
+    }
+  }
+  return present === f.required.size;
+}
+
+const isObjectValue = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): boolean => typeof v === 'string';
+const isNonEmpty = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
+const isBool = (v: unknown): boolean => typeof v === 'boolean';
+const oneOf =
+  (...values: unknown[]): Check =>
+  (v) =>
+    values.includes(v);
+const isInt = (min: number, max: number): Check => (v) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const objectOf = (f: Fields): Check => (v) => isObjectValue(v) && fieldsValid(v, f, false);
+/** An object whose field names are identifiers, each value passing `each`. */
+const recordOf =
+  (each: Check): Check =>
+  (v) => {
+    if (!isObjectValue(v)) return false;
+    for (const key in v) if (Object.prototype.hasOwnProperty.call(v, key) && (!validName(validFields, FIELD, key) || !each(v[key]))) return false;
+    return true;
+  };
+const SYSCALL = /^[a-z0-9_]+$/;
+const validSyscalls = new Set<string>();
+
+/** The other event kinds of kernel traces. */
+const OTHER_KINDS = new Map<string, Fields>();
+function kind(name: string, checks: Record<string, Check>, required: readonly string[]): void {
+  OTHER_KINDS.set(name, fields(checks, required));
+}
+kind('syscall', { name: (v) => typeof v === 'string' && validName(validSyscalls, SYSCALL, v), phase: oneOf('enter', 'exit'), args: recordOf(isHex), ret: isHex }, ['name', 'phase']);
+kind('sched', { what: oneOf('fork', 'exit'), childPid: (v) => isUint(v, PID_MAX) }, ['what']);
+kind('obs', { pid: (v) => isUint(v, PID_MAX), va: isHex, pfn: isHex, present: isBool, kpagecount: (v) => isUint(v), kpageflags: isHex }, ['pid', 'va', 'pfn', 'present', 'kpagecount', 'kpageflags']);
+kind('step', { name: isNonEmpty }, ['name']);
+kind('marker', { text: isString }, ['text']);
+kind('lost', { count: (v) => isUint(v) }, ['count']);
+kind('tracepoint', { name: isNonEmpty, fields: recordOf(isString) }, ['name', 'fields']);
+
+const HEADER = fields(
+  {
+    format: oneOf('trollcount-trace'),
+    version: oneOf(1),
+    kernel: objectOf(fields({ release: isString, generation: oneOf('6.1', '6.12') }, ['generation'])),
+    geometry: objectOf(fields({ pageSize: isInt(1, 1 << 30), pmdOrder: isInt(0, 20) }, ['pageSize', 'pmdOrder'])),
+    source: objectOf(fields({ kind: oneOf('ftrace', 'explore', 'synthetic', 'hand-written', 'bench'), description: isString }, ['kind'])),
+    mm: objectOf(fields({ thp: oneOf('always', 'madvise', 'never'), shmemThp: isBool }, ['thp', 'shmemThp'])),
+  },
+  ['format', 'version', 'kernel', 'geometry', 'source'],
+);
+
+export function fastHeaderValid(value: Record<string, unknown>): boolean {
+  return fieldsValid(value, HEADER, false);
+}
+
 
 // ---- error messages ------------------------------------------------------------------------
 
