@@ -65,21 +65,25 @@ const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset,
 
 /**
  * A piece of output (or of input to match), also as little-endian 32-bit words: V8 moves a byte at
- * a time at about 1 ns, most of a line's time, and a DataView word at about the same.
+ * a time at about 1 ns, most of a line's time, and a DataView word at about the same. The words are
+ * a plain array: once V8 has seen an ArrayBuffer detached (the CLI's modules do it), every
+ * typed-array access checks for it, an array's does not.
  */
 class Text {
   /** The text, then zeros up to a whole word. */
   readonly bytes: Uint8Array;
   /** The bytes 4 at a time. */
-  readonly words: Int32Array;
+  readonly words: number[];
   length = 0;
+  /** The bits of the last word that hold text (-1 when the text fills it). */
+  tailMask = -1;
   /** Views bytes. */
   readonly view: DataView;
 
   /** Empty, with room for `capacity` bytes. */
   constructor(capacity: number) {
     this.bytes = new Uint8Array((capacity + 3) & ~3);
-    this.words = new Int32Array(this.bytes.length >> 2);
+    this.words = Array.from({ length: this.bytes.length >> 2 }, () => 0);
     this.view = viewOf(this.bytes);
   }
 
@@ -93,6 +97,7 @@ class Text {
   seal(length: number): this {
     const n = (length + 3) >> 2;
     this.length = length;
+    this.tailMask = length & 3 ? (1 << (8 * (length & 3))) - 1 : -1;
     this.bytes.fill(0, length, 4 * n);
     for (let i = 0; i < n; i++) this.words[i] = this.view.getInt32(4 * i, true);
     return this;
@@ -110,15 +115,33 @@ function put(out: DataView, pos: number, t: Text): number {
   return pos + t.length;
 }
 
-/** src[at..] starts with `t` within [at, end); `inp` views src. */
+/**
+ * src[at..] starts with `t` within [at, end); `inp` views src. The last word is compared masked
+ * (its padding is zero), reading up to 3 bytes past `end` when src has them.
+ */
 function startsWith(inp: DataView, src: Uint8Array, at: number, end: number, t: Text): boolean {
   const n = t.length;
   if (at + n > end) return false;
   const w = t.words;
   const whole = n >> 2;
   for (let i = 0; i < whole; i++) if (inp.getInt32(at + 4 * i, true) !== w[i]) return false;
+  if ((n & 3) === 0) return true;
+  const last = at + 4 * whole;
+  if (last + 4 <= src.length) return (inp.getInt32(last, true) & t.tailMask) === w[whole];
   for (let k = whole << 2; k < n; k++) if (src[at + k] !== t.bytes[k]) return false;
   return true;
+}
+
+/**
+ * The 4 bytes of `w` are all lowercase hex digits ('0'-'9', 'a'-'f'). Tested on the 4 at once: with
+ * no byte >= 0x80, adding c to every byte sets its high bit exactly when the byte is >= 0x80 - c,
+ * and no sum carries into the next byte.
+ */
+function isLowerHex4(w: number): boolean {
+  if ((w & 0x80808080) !== 0) return false;
+  const digit = ((w + 0x50505050) | 0) & ~((w + 0x46464646) | 0); // >= '0' and not > '9'
+  const letter = ((w + 0x1f1f1f1f) | 0) & ~((w + 0x19191919) | 0); // >= 'a' and not > 'f'
+  return ((digit | letter) & 0x80808080) === (0x80808080 | 0);
 }
 
 /** The text of src[at, end) (ASCII), for the rare values handed to Number(). */
@@ -406,6 +429,32 @@ class NameEntry {
   ) {}
 }
 
+/**
+ * The start of a payload line read before: from the event name up to where the payload's fields
+ * begin (`name: ` or `name: (func+0x4/0x140)`). A line that starts with the same bytes reads the
+ * same up to there; lines come from a few probes, so most lines compare words instead of reading
+ * the name and the location byte by byte. A return probe's location names its caller, which
+ * varies: those are not kept.
+ */
+class Head {
+  constructor(
+    readonly text: Text,
+    readonly shape: number,
+    readonly probe: ProbeFields | undefined,
+  ) {}
+}
+
+/** Heads kept per bucket (the bucket is chosen by the first 8 bytes of the name). */
+const HEADS_PER_BUCKET = 4;
+const HEAD_BUCKETS = 64;
+/** A head shorter than this is not kept: its bucket is taken from 8 bytes of it. */
+const MIN_HEAD_BYTES = 8;
+
+/** The bucket of the head at src[at] (8 bytes there, `inp` views src). */
+function headBucket(inp: DataView, at: number): number {
+  return (Math.imul(inp.getInt32(at, true), 0x9e3779b1) + inp.getInt32(at + 4, true)) >>> 26;
+}
+
 /** The hash of an event name, as write() computes it while reading the name. */
 function hashName(bytes: Uint8Array, at: number, end: number): number {
   let h = 0;
@@ -450,6 +499,15 @@ export class FastLines {
 
   /** Names by the low bits of their hash. */
   private readonly byHash: NameEntry[][] = Array.from({ length: 256 }, () => []);
+  /** Heads read before, by headBucket(). */
+  private readonly heads: Head[][] = Array.from({ length: HEAD_BUCKETS }, () => []);
+  /** The next head to replace in a full bucket. */
+  private evict = 0;
+  /** What readHead() or knownHead() found: the shape, the probe, the return flag of the location, and where the fields begin. */
+  private shape = 0;
+  private probe: ProbeFields | undefined;
+  private ret = false;
+  private bodyAt = 0;
 
   private readonly columns = new RecordColumns();
   /** The buffers of the last write() and DataViews of them, to read and write words. */
@@ -502,61 +560,112 @@ export class FastLines {
     if (at === end || src[at] === 35 /* # */) return pos;
     const nameAt = this.columns.read(this.inp, src, at, end);
     if (nameAt < 0) return -1;
-    // the event name, hashed on the way (parse.ts NAME)
-    if (!isNameStart(src[nameAt])) return -1;
-    let h = src[nameAt];
-    let k = nameAt + 1;
-    for (let c = src[k]; isNameChar(c); c = src[++k]) h = (Math.imul(h, 31) + c) | 0;
-    const nameEnd = k;
     let p: number;
-    if (src[k] === COLON) {
-      // parse.ts parsePayload: `name: payload`, one optional space
-      let body = k + 1;
-      if (src[body] === SPACE) body++;
-      const entry = this.lookup(h, src, nameAt, nameEnd);
-      if (!entry) return -1;
-      if (src[body] === LPAREN) {
-        if (entry.shape !== SHAPE_KPROBE) return -1;
-        p = this.kprobe(entry.probe!, src, body, end, dst, pos);
+    if (this.knownHead(src, nameAt, end) || this.readHead(src, nameAt)) {
+      const body = this.bodyAt;
+      if (this.shape === SHAPE_KPROBE) {
+        p = this.kprobe(this.probe!, this.ret, src, body, end, dst, pos);
         this.kind = KIND_KCALL;
-      } else if (entry.shape === SHAPE_FAULT) {
+      } else if (this.shape === SHAPE_FAULT) {
         p = this.fault(src, body, end, dst, pos);
         this.kind = KIND_FAULT;
-      } else if (entry.shape === SHAPE_FORK || entry.shape === SHAPE_EXIT) {
-        p = this.sched(entry.shape === SHAPE_FORK, src, body, end, dst, pos);
+      } else {
+        p = this.sched(this.shape === SHAPE_FORK, src, body, end, dst, pos);
         this.kind = KIND_SCHED;
-      } else return -1;
-    } else if (nameEnd - nameAt >= 4 && src[nameAt] === 115 && src[nameAt + 1] === 121 && src[nameAt + 2] === 115 && src[nameAt + 3] === 95 /* sys_ */) {
-      // parse.ts: `sys_NAME(args)` or `sys_NAME -> 0xRET`
-      pos = put(this.out, pos, SYSCALL_NAME);
-      pos = copy(dst, pos, src, nameAt + 4, nameEnd);
-      if (src[k] === LPAREN) p = this.syscallEnter(src, k, end, dst, pos);
-      else p = this.syscallExit(src, k, end, dst, pos);
+      }
+    } else {
+      p = this.syscall(src, nameAt, end, dst, pos);
       this.kind = KIND_SYSCALL;
-    } else return -1;
+    }
     return p < 0 ? -1 : this.columns.write(src, dst, this.out, p);
   }
 
+  /** The line at src[nameAt] starts with a head kept before: its reading is taken from it. */
+  private knownHead(src: Uint8Array, nameAt: number, end: number): boolean {
+    if (nameAt + MIN_HEAD_BYTES > end) return false;
+    const bucket = this.heads[headBucket(this.inp, nameAt)];
+    for (let i = 0; i < bucket.length; i++) {
+      const head = bucket[i];
+      if (startsWith(this.inp, src, nameAt, end, head.text)) {
+        this.shape = head.shape;
+        this.probe = head.probe;
+        this.ret = false;
+        this.bodyAt = nameAt + head.text.length;
+        return true;
+      }
+    }
+    return false;
+  }
+
   /**
-   * `(func+0x4/0x140) name=value ...` or `(caller+0x1b/0x60 <- func) ...` at src[at] (the '('):
-   * the kcall up to its args' closing brace. The fields must come in the probe definition's order,
-   * each at most once, with numeric values (parse.ts parseKprobe, parseFields strict).
+   * Read `name: ` and a kprobe's `(location)` at src[nameAt] (parse.ts NAME, parsePayload: one
+   * optional space after the ':'); false unless the name is one of the probe table's kprobes (with
+   * a location) or of the tracepoints taken here (without). Keeps the head when it can.
    */
-  private kprobe(probe: ProbeFields, src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+  private readHead(src: Uint8Array, nameAt: number): boolean {
+    if (!isNameStart(src[nameAt])) return false;
+    let h = src[nameAt];
+    let k = nameAt + 1;
+    for (let c = src[k]; isNameChar(c); c = src[++k]) h = (Math.imul(h, 31) + c) | 0;
+    if (src[k] !== COLON) return false;
+    let body = k + 1;
+    if (src[body] === SPACE) body++;
+    const entry = this.lookup(h, src, nameAt, k);
+    if (!entry) return false;
+    this.ret = false;
+    if (src[body] === LPAREN) {
+      if (entry.shape !== SHAPE_KPROBE) return false;
+      body = this.location(src, body);
+      if (body < 0) return false;
+    } else if (entry.shape === SHAPE_KPROBE) return false;
+    this.shape = entry.shape;
+    this.probe = entry.probe;
+    this.bodyAt = body;
+    if (!this.ret && body - nameAt >= MIN_HEAD_BYTES) {
+      const bucket = this.heads[headBucket(this.inp, nameAt)];
+      const head = new Head(Text.of(latin1(src, nameAt, body)), entry.shape, entry.probe);
+      if (bucket.length < HEADS_PER_BUCKET) bucket.push(head);
+      else bucket[this.evict++ % HEADS_PER_BUCKET] = head;
+    }
+    return true;
+  }
+
+  /** parse.ts: `sys_NAME(args)` or `sys_NAME -> 0xRET` at src[nameAt]. */
+  private syscall(src: Uint8Array, nameAt: number, end: number, dst: Uint8Array, pos: number): number {
+    if (src[nameAt] !== 115 || src[nameAt + 1] !== 121 || src[nameAt + 2] !== 115 || src[nameAt + 3] !== 95 /* sys_ */) return -1;
+    let k = nameAt + 4;
+    while (isNameChar(src[k])) k++;
+    pos = put(this.out, pos, SYSCALL_NAME);
+    pos = copy(dst, pos, src, nameAt + 4, k);
+    return src[k] === LPAREN ? this.syscallEnter(src, k, end, dst, pos) : this.syscallExit(src, k, end, dst, pos);
+  }
+
+  /**
+   * `(func+0x4/0x140)` or `(caller+0x1b/0x60 <- func)` at src[at] (the '('): where it ends (after
+   * the ')'), -1 if it is no kprobe location. Sets `ret` for the second form.
+   */
+  private location(src: Uint8Array, at: number): number {
     let j = at + 1;
     while (isLocChar(src[j])) j++;
     if (j === at + 1) return -1;
-    let ret = false;
     if (src[j] === SPACE) {
       if (src[j + 1] !== 60 /* < */ || src[j + 2] !== DASH || src[j + 3] !== SPACE) return -1;
       const f = j + 4;
       j = f;
       while (isLocChar(src[j])) j++;
       if (j === f) return -1;
-      ret = true;
+      this.ret = true;
     }
-    if (src[j] !== RPAREN) return -1;
-    j++;
+    return src[j] === RPAREN ? j + 1 : -1;
+  }
+
+  /**
+   * ` name=value ...` at src[at], after the location (`ret` for `(caller+0x1b/0x60 <- func)`): the
+   * kcall up to its args' closing brace. The fields must come in the probe definition's order,
+   * each at most once, with numeric values (parse.ts parseKprobe, parseFields strict).
+   */
+  private kprobe(probe: ProbeFields, ret: boolean, src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    let j = at;
     if (j < end && src[j] !== SPACE) return -1;
     pos = put(this.out, pos, ret ? probe.headRet : probe.head);
     const { keys, jsonKeys, hex } = probe;
@@ -598,6 +707,8 @@ export class FastLines {
       k += 2;
       const inp = this.inp;
       const out = this.out;
+      // 4 digits at a time while they are lowercase, then the rest 2 at a time (lowercased)
+      for (let w: number; k + 4 <= end && isLowerHex4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
       for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
       // an odd digit, or the last before the line's end
       const c = HEX_LOWER[src[k]];
