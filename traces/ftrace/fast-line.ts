@@ -229,7 +229,8 @@ const TAIL_COMM = Text.of(',"comm":"');
  *
  * A trace comes in runs of lines from one task on one CPU: the task's columns (up to and with the
  * space after `[cpu]`) are kept with their JSON from the line that read them, and a line that
- * starts with the same bytes only compares them.
+ * starts with the same bytes only compares them. The same goes for the columns up to the timestamp
+ * (the task's, the flags and the spaces), after which only the timestamp is read.
  */
 class RecordColumns {
   /** The task columns of the last line read, with the spaces before them. */
@@ -239,16 +240,31 @@ class RecordColumns {
   private tsAt = 0;
   /** The ':' after the timestamp. */
   private tsEnd = 0;
+  /** The columns before the timestamp of the last line read (none while the task's are not kept). */
+  private readonly prefix = new Text(MAX_TASK_BYTES + 64);
+  /** That line has no flags token: a timestamp of 4 or 5 characters there would read as one. */
+  private prefixWithoutFlags = false;
 
   /**
    * The columns of the line src[at, end) (`inp` views src): returns where the event name starts,
    * or -1 when they are not in the usual layout.
    */
   read(inp: DataView, src: Uint8Array, at: number, end: number): number {
+    const prefix = this.prefix;
+    if (prefix.length > 0 && startsWith(inp, src, at, end, prefix)) {
+      const k = at + prefix.length;
+      const tsEnd = timestampAt(src, k);
+      if (tsEnd >= 0 && !(this.prefixWithoutFlags && (tsEnd + 1 - k === 4 || tsEnd + 1 - k === 5))) {
+        this.tsAt = k;
+        this.tsEnd = tsEnd;
+        return tsEnd + 2;
+      }
+    }
     const task = this.task;
     let k = task.length > 0 && startsWith(inp, src, at, end, task) ? at + task.length : this.readTask(src, at, end);
     if (k < 0) return -1;
     while (src[k] === SPACE) k++;
+    const flagsAt = k;
     // an optional 4- or 5-character flags token, then `SECONDS.MICROS:` and one space
     let sp = k;
     while (isGraph(src[sp])) sp++;
@@ -266,6 +282,11 @@ class RecordColumns {
     } else if (sp - k === 4 || sp - k === 5) return -1; // could be read as flags: let the regexp decide
     this.tsAt = k;
     this.tsEnd = tsEnd;
+    if (k - at <= prefix.bytes.length) {
+      prefix.bytes.set(src.subarray(at, k));
+      prefix.seal(k - at);
+      this.prefixWithoutFlags = k === flagsAt;
+    }
     return sp + 1;
   }
 
@@ -275,6 +296,7 @@ class RecordColumns {
    */
   private readTask(src: Uint8Array, at: number, end: number): number {
     this.task.length = 0; // none kept until these are read
+    this.prefix.length = 0;
     let i = at;
     while (src[i] === SPACE) i++;
     const c0 = src[i];
@@ -352,6 +374,16 @@ class RecordColumns {
     pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
     return pos < 0 ? -1 : put(out, pos, this.taskJson);
   }
+}
+
+/** End (the ':') of `\d+\.\d+: ` at src[at], or -1. */
+function timestampAt(src: Uint8Array, at: number): number {
+  let d = at;
+  while (isDigit(src[d])) d++;
+  if (d === at || src[d] !== DOT) return -1;
+  let e = d + 1;
+  while (isDigit(src[e])) e++;
+  return e > d + 1 && src[e] === COLON && src[e + 1] === SPACE ? e : -1;
 }
 
 /** End (the ':') of `\d+\.\d+:` spanning exactly [at, sp), or -1. */

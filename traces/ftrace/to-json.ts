@@ -43,13 +43,30 @@ export class OutBuffer {
 /** Events converted, by kind in the order the kinds first came (the order `convert` reports them). */
 export class KindCounts {
   events = 0;
-  readonly byKind: Record<string, number> = {};
+  /** By kind; the fast path's kinds are counted in `fast` and only placed here when they first come. */
+  private readonly counts: Record<string, number> = {};
+  /** By fast-line.ts kind number: a line costs an array element, not a property looked up by name. */
+  private readonly fast: number[] = KINDS.map(() => 0);
 
   add(kind: string): void {
     this.events++;
-    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
+    this.counts[kind] = (this.counts[kind] ?? 0) + 1;
   }
 
+  /** An event of the fast path's kind KINDS[kind]. */
+  addFast(kind: number): void {
+    this.events++;
+    if (this.fast[kind]++ === 0) this.counts[KINDS[kind]] ??= 0;
+  }
+
+  get byKind(): Record<string, number> {
+    const all: Record<string, number> = {};
+    for (const [kind, n] of Object.entries(this.counts)) {
+      const k = KINDS.indexOf(kind as (typeof KINDS)[number]);
+      all[kind] = n + (k > 0 ? this.fast[k] : 0);
+    }
+    return all;
+  }
 }
 
 export class RegionConverter {
@@ -80,7 +97,7 @@ export class RegionConverter {
       if (p < 0) this.convertGeneral(region.toString('utf8', s, e), line, out, counts, at);
       else if (fast.kind !== KIND_NONE) {
         out.pos = p;
-        counts.add(KINDS[fast.kind]);
+        counts.addFast(fast.kind);
         at?.push(line);
       }
       s = nextLineStart(region, e);
