@@ -86,6 +86,11 @@ export class EventEncoder {
     this.value(value);
   }
 
+  /** Words written since the last take(). */
+  get pending(): number {
+    return this.n;
+  }
+
   /** The batch so far (copies), and start the next. */
   take(): EncodedBatch {
     const b = { words: this.words.slice(0, this.n), doubles: this.doubles.slice(0, this.nd), strings: this.strings };

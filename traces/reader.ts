@@ -148,7 +148,10 @@ class JsonlParser {
   lineNo = 0;
   partial = '';
   header: TraceHeader | undefined;
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly sink?: JsonlSink,
+  ) {}
 
   /** The complete lines of `chunk` (with what was left of the previous chunk); the rest waits. */
   feed(chunk: string, out: PositionedEvent[]): void {
@@ -201,11 +204,41 @@ class JsonlParser {
       const p = headerProblem(value);
       if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
       this.header = value as TraceHeader;
+      this.sink?.header(this.header);
       return;
     }
     const p = eventProblem(value);
     if (p) throw new TraceInputError(locate(file, line, lineNo, p.path, p.atKey), p.what);
-    out.push({ event: value as PositionedEvent['event'], at: { file, line: lineNo } });
+    if (this.sink) this.sink.event(lineNo, value);
+    else out.push({ event: value as PositionedEvent['event'], at: { file, line: lineNo } });
+  }
+}
+
+/**
+ * Where the reader thread (traces/jsonl-thread-worker.ts) wants a JSON Lines file: the header, then
+ * each event in order as JSON.parse made it and the schema passed it (no PositionedEvent objects
+ * for it to walk past); `chunkDone` after each chunk of input.
+ */
+export interface JsonlSink {
+  header(header: TraceHeader): void;
+  event(lineNo: number, value: unknown): void;
+  chunkDone(): Promise<void>;
+}
+
+/** Read a JSON Lines file into `sink`; input errors are thrown as openTrace's reader throws them, after the events before them. */
+export async function readJsonlInto(path: string, sink: JsonlSink): Promise<void> {
+  const parser = new JsonlParser(path, sink);
+  const chunks = decodeFile(path);
+  const none: PositionedEvent[] = [];
+  try {
+    for (;;) {
+      const r = await nextChunk(parser, chunks);
+      if (r.done) return parser.end(none);
+      parser.feed(r.value, none);
+      await sink.chunkDone();
+    }
+  } finally {
+    await chunks.return(undefined);
   }
 }
 
