@@ -144,6 +144,51 @@ function isLowerHex4(w: number): boolean {
   return ((digit | letter) & 0x80808080) === (0x80808080 | 0);
 }
 
+/**
+ * The hex digits at src[at..] (before `end`) copied to dst[pos..] lowercased: returns where they end
+ * (as many bytes are written). `inp` views src, `out` dst.
+ */
+function copyHexRun(inp: DataView, out: DataView, dst: Uint8Array, src: Uint8Array, at: number, end: number, pos: number): number {
+  let k = at;
+  // 4 digits at a time while they are lowercase, then the rest 2 at a time (lowercased)
+  for (let w: number; k + 4 <= end && isLowerHex4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
+  for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
+  // an odd digit, or the last before the line's end
+  const c = HEX_LOWER[src[k]];
+  if (c > 0) {
+    dst[pos] = c;
+    k++;
+  }
+  return k;
+}
+
+/**
+ * The 4 bytes of `w` are all printable ASCII other than space, '"', '\\' and 'A'-'Z': JSON.stringify
+ * of their toLowerCase() is themselves. Tested on the 4 at once as isLowerHex4() does ('"' and '\\'
+ * by the zero bytes of w XOR them).
+ */
+function isPlainLower4(w: number): boolean {
+  if ((w & 0x80808080) !== 0) return false;
+  const graph = ((w + 0x5f5f5f5f) | 0) & ~((w + 0x01010101) | 0); // >= '!' and not > '~'
+  const upper = ((w + 0x3f3f3f3f) | 0) & ~((w + 0x25252525) | 0); // >= 'A' and not > 'Z'
+  const quote = w ^ 0x22222222;
+  const backslash = w ^ 0x5c5c5c5c;
+  const zero = (((quote - 0x01010101) | 0) & ~quote) | (((backslash - 0x01010101) | 0) & ~backslash);
+  return ((graph & ~upper & ~zero) & 0x80808080) === (0x80808080 | 0);
+}
+
+/**
+ * The bytes at src[at..] (before `end`) that are printable ASCII other than space, '"' and '\\'
+ * copied to dst[pos..] lowercased: returns where they end (as many bytes are written). `inp` views
+ * src, `out` dst.
+ */
+function copyPlainRun(inp: DataView, out: DataView, dst: Uint8Array, src: Uint8Array, at: number, end: number, pos: number): number {
+  let k = at;
+  for (let w: number; k + 4 <= end && isPlainLower4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
+  for (let c = src[k]; k < end && isGraph(c) && c !== QUOTE && c !== BACKSLASH; c = src[++k]) dst[pos++] = lower(c);
+  return k;
+}
+
 /** The text of src[at, end) (ASCII), for the rare values handed to Number(). */
 function latin1(src: Uint8Array, at: number, end: number): string {
   let s = '';
@@ -430,8 +475,14 @@ const SHAPE_EXIT = 4;
 class ProbeFields {
   /** `name=` of each field, as the text has it. */
   readonly keys: Text[];
-  /** `"name":` of each field, as JSON has it. */
+  /** ` name=` of each field after the space before it, with `0x` for an x64 field: the usual field, compared at once. */
+  readonly spacedKeys: Text[];
+  /** `"name":` of each field, as JSON has it, and `,"name":` after another field. */
   readonly jsonKeys: Text[];
+  readonly commaKeys: Text[];
+  /** For an x64 field with a 0x value: `"name":"0x` and `,"name":"0x`. */
+  readonly hexKeys: Text[];
+  readonly commaHexKeys: Text[];
   /** The value stays a lowercase hex string (x64); otherwise it becomes a number. */
   readonly hex: boolean[];
   /** `{"ev":"kcall","fn":...,"args":{` without and with `"ret":true` (the text says `<-`, or the probe is a return probe). */
@@ -443,8 +494,12 @@ class ProbeFields {
     // written as `"name":`, which is JSON.stringify(name) for these names only
     for (const f of fields) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(f)) throw new Error(`probe field name ${JSON.stringify(f)} is not an identifier`);
     this.keys = fields.map((f) => Text.of(`${f}=`));
-    this.jsonKeys = fields.map((f) => Text.of(`"${f}":`));
     this.hex = fields.map((f) => spec.fields[f] === 'x64');
+    this.spacedKeys = fields.map((f, i) => Text.of(` ${f}=${this.hex[i] ? '0x' : ''}`));
+    this.jsonKeys = fields.map((f) => Text.of(`"${f}":`));
+    this.commaKeys = fields.map((f) => Text.of(`,"${f}":`));
+    this.hexKeys = fields.map((f) => Text.of(`"${f}":"0x`));
+    this.commaHexKeys = fields.map((f) => Text.of(`,"${f}":"0x`));
     const head = (ret: boolean): Text => Text.of(`{"ev":"kcall","fn":${JSON.stringify(spec.fn)}${ret ? ',"ret":true' : ''},"args":{`);
     this.head = head(spec.ret);
     this.headRet = head(true);
@@ -497,6 +552,9 @@ function hashName(bytes: Uint8Array, at: number, end: number): number {
 const FAULT_ADDRESS = Text.of('{"ev":"fault","address":"');
 const FAULT_IP = Text.of('","ip":"');
 const FAULT_ERROR_CODE = Text.of('","errorCode":"');
+const FAULT_ADDRESS_KEY = Text.of('address=');
+const FAULT_IP_KEY = Text.of(' ip=');
+const FAULT_ERROR_CODE_KEY = Text.of(' error_code=');
 const SCHED_FORK = Text.of('{"ev":"sched","what":"fork","childPid":');
 const SCHED_EXIT = Text.of('{"ev":"sched","what":"exit"');
 const SYSCALL_NAME = Text.of('{"ev":"syscall","name":"');
@@ -699,62 +757,58 @@ export class FastLines {
   private kprobe(probe: ProbeFields, ret: boolean, src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
     let j = at;
     if (j < end && src[j] !== SPACE) return -1;
-    pos = put(this.out, pos, ret ? probe.headRet : probe.head);
-    const { keys, jsonKeys, hex } = probe;
+    const out = this.out;
+    pos = put(out, pos, ret ? probe.headRet : probe.head);
+    const { keys, spacedKeys, hex } = probe;
     const inp = this.inp;
     const argsAt = pos;
     let f = 0;
-    for (;;) {
-      while (src[j] === SPACE) j++;
-      if (j >= end) break;
-      if (pos > argsAt) dst[pos++] = COMMA;
-      // the next of the probe's fields, in order, that starts here: `name=` becomes `"name":`
-      while (f < keys.length && !startsWith(inp, src, j, end, keys[f])) f++;
-      if (f === keys.length) return -1;
-      pos = put(this.out, pos, jsonKeys[f]);
-      const v = j + keys[f].length;
-      pos = hex[f] ? this.putHexString(dst, pos, src, v, end) : this.putNumber(dst, pos, src, v);
-      // the value runs to the next space
-      j = this.valueEnd;
-      if (pos < 0 || (j < end && src[j] !== SPACE)) return -1;
+    // at the line's end, or at the spaces before a field: `name=` becomes `"name":`, after a ',' but for the first
+    while (j < end) {
+      if (src[j] !== SPACE) return -1;
+      if (f < keys.length && startsWith(inp, src, j, end, spacedKeys[f])) j += 1 + keys[f].length;
+      else {
+        // the next of the probe's fields, in order, that starts after the spaces
+        while (src[j] === SPACE) j++;
+        if (j >= end) break;
+        while (f < keys.length && !startsWith(inp, src, j, end, keys[f])) f++;
+        if (f === keys.length) return -1;
+        j += keys[f].length;
+      }
+      const first = pos === argsAt;
+      if (hex[f] && src[j] === ZERO && src[j + 1] === LOWER_X) {
+        pos = put(out, pos, first ? probe.hexKeys[f] : probe.commaHexKeys[f]);
+        const k = copyHexRun(inp, out, dst, src, j + 2, end, pos);
+        if (k === j + 2) return -1;
+        pos += k - j - 2;
+        dst[pos++] = QUOTE;
+        j = k;
+      } else {
+        pos = put(out, pos, first ? probe.jsonKeys[f] : probe.commaKeys[f]);
+        pos = hex[f] ? this.putDecimalString(dst, pos, src, j) : this.putNumber(dst, pos, src, j);
+        if (pos < 0) return -1;
+        j = this.valueEnd;
+      }
       f++;
     }
     dst[pos++] = 125; // }
     return pos;
   }
 
-  /** Where the value the last putHexString() or putNumber() read ends. */
+  /** Where the value the last putDecimalString() or putNumber() read ends. */
   private valueEnd = 0;
 
   /**
-   * A fetch-arg of an x64 field at src[at]: `"0x..."` lowercase, or a decimal as printed, in quotes;
-   * -1 unless it is 0x-hex or an optionally negative decimal (parse.ts HEX_OR_DEC).
+   * A fetch-arg of an x64 field at src[at] that is no 0x-hex (kprobe() copies those): the decimal
+   * as printed, in quotes; -1 unless it is an optionally negative decimal (parse.ts HEX_OR_DEC).
    */
-  private putHexString(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+  private putDecimalString(dst: Uint8Array, pos: number, src: Uint8Array, at: number): number {
     dst[pos++] = QUOTE;
     let k = at;
-    if (src[at] === ZERO && src[at + 1] === LOWER_X) {
-      dst[pos++] = ZERO;
-      dst[pos++] = LOWER_X;
-      k += 2;
-      const inp = this.inp;
-      const out = this.out;
-      // 4 digits at a time while they are lowercase, then the rest 2 at a time (lowercased)
-      for (let w: number; k + 4 <= end && isLowerHex4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
-      for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
-      // an odd digit, or the last before the line's end
-      const c = HEX_LOWER[src[k]];
-      if (c > 0) {
-        dst[pos++] = c;
-        k++;
-      }
-      if (k === at + 2) return -1;
-    } else {
-      if (src[k] === DASH) dst[pos++] = src[k++];
-      const d = k;
-      while (isDigit(src[k])) dst[pos++] = src[k++];
-      if (k === d) return -1;
-    }
+    if (src[k] === DASH) dst[pos++] = src[k++];
+    const d = k;
+    while (isDigit(src[k])) dst[pos++] = src[k++];
+    if (k === d) return -1;
     dst[pos++] = QUOTE;
     this.valueEnd = k;
     return pos;
@@ -785,6 +839,37 @@ export class FastLines {
 
   /** `address=0x.. ip=0x.. error_code=0x..` (convert.ts tracepoint(): page_fault_user). */
   private fault(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    const p = this.usualFault(src, at, end, dst, pos);
+    return p >= 0 ? p : this.anyFault(src, at, end, dst, pos);
+  }
+
+  /**
+   * The kernel's own layout: the three fields in its order, one space apart, none empty, nothing
+   * after them. Their values copied a word at a time; -1 for anything else (anyFault() decides).
+   */
+  private usualFault(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
+    const inp = this.inp;
+    const out = this.out;
+    if (!startsWith(inp, src, at, end, FAULT_ADDRESS_KEY)) return -1;
+    pos = put(out, pos, FAULT_ADDRESS);
+    let v = at + FAULT_ADDRESS_KEY.length;
+    let k = copyPlainRun(inp, out, dst, src, v, end, pos);
+    if (k === v || !startsWith(inp, src, k, end, FAULT_IP_KEY)) return -1;
+    pos = put(out, pos + k - v, FAULT_IP);
+    v = k + FAULT_IP_KEY.length;
+    k = copyPlainRun(inp, out, dst, src, v, end, pos);
+    if (k === v || !startsWith(inp, src, k, end, FAULT_ERROR_CODE_KEY)) return -1;
+    pos = put(out, pos + k - v, FAULT_ERROR_CODE);
+    v = k + FAULT_ERROR_CODE_KEY.length;
+    k = copyPlainRun(inp, out, dst, src, v, end, pos);
+    if (k === v || k !== end) return -1;
+    pos += k - v;
+    dst[pos++] = QUOTE;
+    return pos;
+  }
+
+  /** Any order of the fields, others among them, any spacing. */
+  private anyFault(src: Uint8Array, at: number, end: number, dst: Uint8Array, pos: number): number {
     let addressAt = -1;
     let addressEnd = 0;
     let ipAt = -1;
