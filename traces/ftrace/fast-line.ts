@@ -70,10 +70,15 @@ const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset,
  * typed-array access checks for it, an array's does not.
  */
 class Text {
-  /** The text, then zeros up to a whole word. */
+  /** The text, then zeros up to a whole double word. */
   readonly bytes: Uint8Array;
   /** The bytes 4 at a time. */
   readonly words: number[];
+  /**
+   * The bytes 8 at a time as doubles, to write: ASCII bytes are never a NaN's (whose bits V8 may
+   * change) as the exponent's 11 bits would need a byte >= 0xf0, nor -0, so a double moves them as they are.
+   */
+  readonly doubles: number[];
   length = 0;
   /** The bits of the last word that hold text (-1 when the text fills it). */
   tailMask = -1;
@@ -82,8 +87,9 @@ class Text {
 
   /** Empty, with room for `capacity` bytes. */
   constructor(capacity: number) {
-    this.bytes = new Uint8Array((capacity + 3) & ~3);
+    this.bytes = new Uint8Array((capacity + 7) & ~7);
     this.words = Array.from({ length: this.bytes.length >> 2 }, () => 0);
+    this.doubles = Array.from({ length: this.bytes.length >> 3 }, () => 0.5);
     this.view = viewOf(this.bytes);
   }
 
@@ -93,42 +99,49 @@ class Text {
     return t.seal(s.length);
   }
 
-  /** The text is bytes[0, length) (written there): pad it to a whole word and take its words. */
+  /** The text is bytes[0, length) (written there, ASCII): pad it to a whole double word and take its words. */
   seal(length: number): this {
-    const n = (length + 3) >> 2;
+    const n = (length + 7) >> 3;
     this.length = length;
     this.tailMask = length & 3 ? (1 << (8 * (length & 3))) - 1 : -1;
-    this.bytes.fill(0, length, 4 * n);
-    for (let i = 0; i < n; i++) this.words[i] = this.view.getInt32(4 * i, true);
+    this.bytes.fill(0, length, 8 * n);
+    for (let i = 0; i < 2 * n; i++) this.words[i] = this.view.getInt32(4 * i, true);
+    for (let i = 0; i < n; i++) this.doubles[i] = this.view.getFloat64(8 * i, true);
     return this;
   }
 }
 
 /**
- * `t` at out[pos], a word at a time: the last word's padding lands past the text, where what
- * follows overwrites it (maxJsonBytes leaves room for it at the end).
+ * `t` at out[pos], 8 bytes at a time: the last double word's padding lands past the text, where
+ * what follows overwrites it (maxJsonBytes leaves room for it at the end).
  */
 function put(out: DataView, pos: number, t: Text): number {
-  const w = t.words;
-  const n = (t.length + 3) >> 2;
-  for (let i = 0; i < n; i++) out.setInt32(pos + 4 * i, w[i], true);
+  const d = t.doubles;
+  const n = (t.length + 7) >> 3;
+  for (let i = 0; i < n; i++) out.setFloat64(pos + 8 * i, d[i], true);
   return pos + t.length;
 }
 
 /**
- * src[at..] starts with `t` within [at, end); `inp` views src. The last word is compared masked
- * (its padding is zero), reading up to 3 bytes past `end` when src has them.
+ * src[at..] starts with `t` within [at, end); `inp` views src. Compared 8 bytes at a time as
+ * doubles (equal doubles have equal bits unless both are zeros or one is a NaN, and a text's are
+ * neither), then 4, then the last word masked (its padding is zero), reading up to 3 bytes past
+ * `end` when src has them.
  */
 function startsWith(inp: DataView, src: Uint8Array, at: number, end: number, t: Text): boolean {
   const n = t.length;
   if (at + n > end) return false;
-  const w = t.words;
-  const whole = n >> 2;
-  for (let i = 0; i < whole; i++) if (inp.getInt32(at + 4 * i, true) !== w[i]) return false;
-  if ((n & 3) === 0) return true;
-  const last = at + 4 * whole;
-  if (last + 4 <= src.length) return (inp.getInt32(last, true) & t.tailMask) === w[whole];
-  for (let k = whole << 2; k < n; k++) if (src[at + k] !== t.bytes[k]) return false;
+  const d = t.doubles;
+  const whole = n >> 3;
+  for (let i = 0; i < whole; i++) if (inp.getFloat64(at + 8 * i, true) !== d[i]) return false;
+  let k = whole << 3;
+  if (n - k >= 4) {
+    if (inp.getInt32(at + k, true) !== t.words[k >> 2]) return false;
+    k += 4;
+  }
+  if (k === n) return true;
+  if (at + k + 4 <= src.length) return (inp.getInt32(at + k, true) & t.tailMask) === t.words[k >> 2];
+  for (; k < n; k++) if (src[at + k] !== t.bytes[k]) return false;
   return true;
 }
 
@@ -579,7 +592,7 @@ export const KINDS = ['', 'kcall', 'fault', 'syscall', 'sched'] as const;
 /**
  * The bytes an output line can take beyond its input line's, at most: JSON keys and quotes add
  * less than twice a field's text, numbers never grow past 24 characters, the record adds its keys
- * (and a word written last may pad 3 bytes past the line).
+ * (and a double word written last may pad 7 bytes past the line).
  */
 export const maxJsonBytes = (lineBytes: number): number => 3 * lineBytes + 512;
 
