@@ -165,6 +165,7 @@ function copyHexRun(inp: DataView, out: DataView, dst: Uint8Array, src: Uint8Arr
   let k = at;
   // 4 digits at a time while they are lowercase, then the rest 2 at a time (lowercased)
   for (let w: number; k + 4 <= end && isLowerHex4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
+  if (src[k] === SPACE) return k; // the usual end of a value
   for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
   // an odd digit, or the last before the line's end
   const c = HEX_LOWER[src[k]];
@@ -426,10 +427,10 @@ class RecordColumns {
     return k;
   }
 
-  /** The JSON of the columns last read at dst[pos] (`out` views dst); -1 if the timestamp is no finite number. */
-  write(src: Uint8Array, dst: Uint8Array, out: DataView, pos: number): number {
+  /** The JSON of the columns last read at dst[pos] (`inp` views src, `out` dst); -1 if the timestamp is no finite number. */
+  write(inp: DataView, src: Uint8Array, dst: Uint8Array, out: DataView, pos: number): number {
     pos = put(out, pos, TAIL_TS);
-    pos = putTimestamp(dst, pos, src, this.tsAt, this.tsEnd);
+    pos = putTimestamp(inp, out, dst, pos, src, this.tsAt, this.tsEnd);
     return pos < 0 ? -1 : put(out, pos, this.taskJson);
   }
 }
@@ -461,7 +462,7 @@ function timestampEnd(src: Uint8Array, at: number, sp: number): number {
  * text is the shortest decimal of its double, so Number() prints it back without the leading zeros
  * of the integer part and the trailing zeros of the fraction (and without the '.' when none is left).
  */
-function putTimestamp(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+function putTimestamp(inp: DataView, out: DataView, dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
   let dot = at;
   while (src[dot] !== DOT) dot++;
   let i = at;
@@ -472,9 +473,19 @@ function putTimestamp(dst: Uint8Array, pos: number, src: Uint8Array, at: number,
     return Number.isFinite(v) ? putString(dst, pos, String(v)) : -1;
   }
   while (fe > dot + 1 && src[fe - 1] === ZERO) fe--;
+  if (fe === dot + 1) fe = dot;
   if (i === dot) dst[pos++] = ZERO;
-  else pos = copy(dst, pos, src, i, dot);
-  return fe > dot + 1 ? copy(dst, pos, src, dot, fe) : pos;
+  return copyWords(inp, out, dst, src, i, fe, pos);
+}
+
+/**
+ * src[at, end) to dst[pos..], 4 bytes at a time: the last word may read up to 3 bytes past `end`
+ * (when src has them) and write them past the copy, where what follows overwrites them.
+ */
+function copyWords(inp: DataView, out: DataView, dst: Uint8Array, src: Uint8Array, at: number, end: number, pos: number): number {
+  if (at + ((end - at + 3) & ~3) > src.length) return copy(dst, pos, src, at, end);
+  for (let k = at; k < end; k += 4) out.setInt32(pos + k - at, inp.getInt32(k, true), true);
+  return pos + end - at;
 }
 
 // ---- the probe table, as bytes ---------------------------------------------------------------------
@@ -680,7 +691,7 @@ export class FastLines {
       p = this.syscall(src, nameAt, end, dst, pos);
       this.kind = KIND_SYSCALL;
     }
-    return p < 0 ? -1 : this.columns.write(src, dst, this.out, p);
+    return p < 0 ? -1 : this.columns.write(this.inp, src, dst, this.out, p);
   }
 
   /** The line at src[nameAt] starts with a head kept before: its reading is taken from it. */
@@ -798,7 +809,7 @@ export class FastLines {
         j = k;
       } else {
         pos = put(out, pos, first ? probe.jsonKeys[f] : probe.commaKeys[f]);
-        pos = hex[f] ? this.putDecimalString(dst, pos, src, j) : this.putNumber(dst, pos, src, j);
+        pos = hex[f] ? this.putDecimalString(dst, pos, src, j) : this.putNumber(dst, pos, src, j, end);
         if (pos < 0) return -1;
         j = this.valueEnd;
       }
@@ -831,7 +842,20 @@ export class FastLines {
    * A fetch-arg of any other field at src[at], as Number(text) in JSON; -1 unless 0x-hex or an
    * optionally negative decimal. Plain integers are copied, hex up to 13 digits (exact) is converted here.
    */
-  private putNumber(dst: Uint8Array, pos: number, src: Uint8Array, at: number): number {
+  private putNumber(dst: Uint8Array, pos: number, src: Uint8Array, at: number, end: number): number {
+    // the usual small values: a digit, or '-' and a digit other than 0, before a space or the line's end, as they are
+    const c = src[at];
+    if (isDigit(c) && (src[at + 1] === SPACE || at + 1 === end)) {
+      dst[pos] = c;
+      this.valueEnd = at + 1;
+      return pos + 1;
+    }
+    if (c === DASH && src[at + 1] > ZERO && src[at + 1] <= 57 && (src[at + 2] === SPACE || at + 2 === end)) {
+      dst[pos] = DASH;
+      dst[pos + 1] = src[at + 1];
+      this.valueEnd = at + 2;
+      return pos + 2;
+    }
     let k = at;
     if (src[at] === ZERO && src[at + 1] === LOWER_X) {
       k += 2;
