@@ -182,6 +182,37 @@ describe('JSON document and JSON Lines', () => {
     expect(b.events.map((e) => [e.at.line, e.at.column])).toEqual([[3, 3]]);
   });
 
+  it('text that is not ASCII reads the same wherever the 64 KB chunks of the file cut it', async () => {
+    // ASCII chunks are decoded as latin1, the others by TextDecoder: a character cut by a chunk
+    // boundary, and U+FEFF starting a chunk (a byte order mark only at the start of the file)
+    const CHUNK = 1 << 16;
+    for (const text of ['é', '€', '😀', '\ufeff']) {
+      for (let shift = 0; shift < 4; shift++) {
+        const head = `${H}\n`;
+        const filler = (n: number): string => `{"ev":"marker","text":"${'x'.repeat(n)}"}\n`;
+        // the marker line whose text starts `shift` bytes before the first chunk boundary
+        const prefix = `{"ev":"marker","text":"`;
+        const pad = CHUNK - shift - Buffer.byteLength(head) - Buffer.byteLength(prefix) - 40;
+        const body = filler(pad - Buffer.byteLength(filler(0)) + 40) + `${prefix}${text}${text}"}\n` + LOST + '\n';
+        const p = file(head + body, 'unicode.jsonl');
+        const { events } = await readTrace(p);
+        expect(events.map((e) => (e.event.ev === 'marker' ? e.event.text : e.event.ev))).toEqual(['x'.repeat(pad - Buffer.byteLength(filler(0)) + 40), text + text, 'lost']);
+      }
+    }
+  });
+
+  it('a character cut short at the end of a chunk is invalid UTF-8 even when the next chunk is ASCII', async () => {
+    const CHUNK = 1 << 16;
+    const head = `${H}\n`;
+    const prefix = `{"ev":"marker","text":"`;
+    // the lead byte of a two-byte character is the last byte of the first chunk; its continuation never comes
+    const n = CHUNK - 1 - Buffer.byteLength(head) - Buffer.byteLength(prefix);
+    const bytes = Buffer.concat([Buffer.from(head + prefix + 'x'.repeat(n)), Buffer.from([0xc3]), Buffer.from(`"}\n${LOST}\n`)]);
+    const r = await collect(file(bytes, 'cut-char.jsonl'));
+    expect((r.error as Error).message).toMatch(/invalid UTF-8/);
+    expect(r.events).toEqual([]);
+  });
+
   it('formatJsonl writes what JsonlWriter writes', async () => {
     const evs: TraceEvent[] = [{ ev: 'lost', count: 1 }, { ev: 'step', name: 'fork' }];
     const p = join(tmp, 'w.jsonl');

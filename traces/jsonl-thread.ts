@@ -36,9 +36,15 @@ class Inbox {
     worker.on('exit', (code: number) => this.put({ kind: 'exit', code }));
   }
 
+  /**
+   * The next message, always handed over in a turn of the event loop of its own (setImmediate), as a
+   * read from a file is: resolved inside the port's 'message' event, the replay of the batch would
+   * run inside Node's loop that drains the port, and that loop goes on while the reader keeps
+   * posting, so no SIGINT handler (or progress bar) would run until the end of the file.
+   */
   next(): Promise<Message> {
     const m = this.queue.shift();
-    if (m) return Promise.resolve(m);
+    if (m) return new Promise((resolve) => setImmediate(resolve, m));
     this.worker.ref();
     return new Promise((resolve) => (this.waiting = resolve));
   }
@@ -48,7 +54,7 @@ class Inbox {
     if (w) {
       this.waiting = null;
       this.worker.unref();
-      w(m);
+      setImmediate(w, m);
     } else this.queue.push(m);
   }
 }

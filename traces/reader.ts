@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -426,12 +427,24 @@ async function* decodeFile(path: string): AsyncGenerator<string> {
     raw.on('error', (e) => gunzip.destroy(e));
     stream = raw.pipe(gunzip);
   }
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  // Made at the first chunk that is not ASCII: a byte order mark is dropped only at the very start.
+  let decoder: TextDecoder | undefined;
+  let started = false;
+  /** The decoder holds no bytes of a character cut at the end of the last chunk. */
+  let clean = true;
   try {
     for await (const buf of stream) {
-      yield decodeChunk(decoder, buf as Buffer);
+      const b = buf as Buffer;
+      // ASCII (a trace is, but for the odd comm or marker) is its own UTF-8: as latin1, ~10x faster than TextDecoder
+      if (clean && isAscii(b)) yield b.toString('latin1');
+      else {
+        decoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: started });
+        yield decodeChunk(decoder, b);
+        clean = b.length === 0 || b[b.length - 1]! < 0x80;
+      }
+      started ||= b.length > 0;
     }
-    const rest = decodeChunk(decoder, undefined);
+    const rest = decoder ? decodeChunk(decoder, undefined) : '';
     if (rest) yield rest;
   } catch (e) {
     if (e instanceof BadUtf8) {
