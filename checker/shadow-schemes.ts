@@ -103,6 +103,10 @@ export interface ShadowSchemeResult {
 type Saturating = Proposal | ProposalVmaHooks;
 const COST_KEYS = ['atomics', 'cachelines', 'rmapWalks', 'vmasVisited', 'ptesScanned'] as const;
 const KPF_ZERO_PAGE = 1n << 24n;
+/** procReaders(): a pfn more than one mm maps. */
+const SEVERAL = '(several mms)';
+const exclusiveWord = (x: boolean): string => (x ? 'exclusive' : 'not exclusive');
+const smapsWords = (divisor: number, shared: boolean): string => `pss/${divisor} ${shared ? 'Shared' : 'Private'}`;
 const SPLIT_FNS = new Set(['split_huge_page_to_list', 'split_huge_page_to_list_to_order']);
 
 /**
@@ -550,8 +554,8 @@ class Shadows implements KernelShadow, VmaMappingView {
 
   /**
    * Ask the scheme (`answer`, charged to the reader's row) and count its class. The words of the
-   * truth and of the answer are only put together for a case that is not exact: smaps and pagemap
-   * ask about every mapped page of every process.
+   * truth and of the answer are only put together for a case that is not exact and is the first
+   * of its class.
    */
   private judge(
     s: MapcountScheme,
@@ -561,30 +565,49 @@ class Shadows implements KernelShadow, VmaMappingView {
     truth: string | (() => string),
     answer: () => { answer: string | (() => string); cls: ReaderClass },
   ): void {
-    const c = s.costs;
-    const { atomics, cachelines, rmapWalks, vmasVisited, ptesScanned } = c;
+    this.beginAnswer(s);
     const v = answer();
+    const row = this.count(s, reader, v.cls);
+    if (v.cls === 'exact' || this.caseNoted(row, v.cls)) return;
+    this.noteCase(row, s, v.cls, folio, page, typeof truth === 'string' ? truth : truth(), typeof v.answer === 'string' ? v.answer : v.answer());
+  }
+
+  /** The scheme's costs when its answer began: what the answer's queries cost is charged to the reader's row. */
+  private readonly costsBefore = zeroCosts();
+  private beginAnswer(s: MapcountScheme): void {
+    const c = s.costs;
+    const b = this.costsBefore;
+    b.atomics = c.atomics;
+    b.cachelines = c.cachelines;
+    b.rmapWalks = c.rmapWalks;
+    b.vmasVisited = c.vmasVisited;
+    b.ptesScanned = c.ptesScanned;
+  }
+
+  /** Charge the answer's queries to the reader's row and count its class; the row. */
+  private count(s: MapcountScheme, reader: ReaderName, cls: ReaderClass): ReaderRow {
+    const c = s.costs;
+    const b = this.costsBefore;
     const row = this.row(s.name, reader);
-    row.costs.atomics += c.atomics - atomics;
-    row.costs.cachelines += c.cachelines - cachelines;
-    row.costs.rmapWalks += c.rmapWalks - rmapWalks;
-    row.costs.vmasVisited += c.vmasVisited - vmasVisited;
-    row.costs.ptesScanned += c.ptesScanned - ptesScanned;
+    row.costs.atomics += c.atomics - b.atomics;
+    row.costs.cachelines += c.cachelines - b.cachelines;
+    row.costs.rmapWalks += c.rmapWalks - b.rmapWalks;
+    row.costs.vmasVisited += c.vmasVisited - b.vmasVisited;
+    row.costs.ptesScanned += c.ptesScanned - b.ptesScanned;
     row.asked++;
-    row[v.cls]++;
-    if (v.cls === 'exact') return;
-    const kase: ReaderCase = {
-      op: this.at.line,
-      operation: this.where(),
-      reader,
-      scheme: s.name,
-      folio: folio.id,
-      ...(page !== undefined ? { page } : {}),
-      truth: typeof truth === 'string' ? truth : truth(),
-      answer: typeof v.answer === 'string' ? v.answer : v.answer(),
-    };
-    if (v.cls === 'wrong') row.firstWrong ??= kase;
-    else row.firstConservative ??= kase;
+    row[cls]++;
+    return row;
+  }
+
+  /** The row has its first case of this class already (a case is reported once). */
+  private caseNoted(row: ReaderRow, cls: ReaderClass): boolean {
+    return (cls === 'wrong' ? row.firstWrong : row.firstConservative) !== undefined;
+  }
+
+  private noteCase(row: ReaderRow, s: MapcountScheme, cls: ReaderClass, folio: Folio, page: number | undefined, truth: string, answer: string): void {
+    const kase: ReaderCase = { op: this.at.line, operation: this.where(), reader: row.reader, scheme: s.name, folio: folio.id, ...(page !== undefined ? { page } : {}), truth, answer };
+    if (cls === 'wrong') row.firstWrong = kase;
+    else row.firstConservative = kase;
   }
 
   private stateNote(s: MapcountScheme, f: Folio): string {
@@ -618,27 +641,44 @@ class Shadows implements KernelShadow, VmaMappingView {
     }
   }
 
-  /** Shared or not, as the scheme answers a per-page question (6.15: folio_maybe_mapped_shared() for a large folio). */
-  /** `how`: the words of the answer, put together only when a case is reported. */
-  private shared(s: MapcountScheme, f: Folio, page: number): { shared: boolean; divisor: number; how: () => string } {
+  /**
+   * Shared or not, as the scheme answers a per-page question (6.15: folio_maybe_mapped_shared() for
+   * a large folio), into `answer` (one object, rewritten each time: asked for every mapped page).
+   */
+  private readonly answer = { shared: false, divisor: 0 };
+  private shared(s: MapcountScheme, f: Folio, page: number): { readonly shared: boolean; readonly divisor: number } {
+    const a = this.answer;
     if (s instanceof Owners615 && f.order > 0) {
-      const shared = s.maybeMappedShared(f);
-      return { shared, divisor: s.averagePageMapcount(f), how: () => `folio_maybe_mapped_shared ${shared}` };
+      a.shared = s.maybeMappedShared(f);
+      a.divisor = s.averagePageMapcount(f);
+    } else {
+      a.divisor = s.pageMapcount(f, page);
+      a.shared = a.divisor >= 2;
     }
-    const m = s.pageMapcount(f, page);
-    return { shared: m >= 2, divisor: m, how: () => `mapcount ${m}${this.stateNote(s, f)}` };
+    return a;
   }
 
-  /** pagemap PM_MMAP_EXCLUSIVE and smaps PSS / Shared of every mapped page of every tracked folio. */
+  /** The words of shared()'s answer, put together only for a case that is reported. */
+  private sharedWords(s: MapcountScheme, f: Folio, shared: boolean, divisor: number): string {
+    return s instanceof Owners615 && f.order > 0 ? `folio_maybe_mapped_shared ${shared}` : `mapcount ${divisor}${this.stateNote(s, f)}`;
+  }
+
+  /**
+   * pagemap PM_MMAP_EXCLUSIVE and smaps PSS / Shared of every mapped page of every tracked folio.
+   * Asked for every mapped page of every process at each batch of observations: written without a
+   * closure per page (tsx names every function it creates, a property definition each time).
+   */
   private procReaders(): void {
-    // which mms map each pfn (by a PTE of it or a PMD over it)
-    const mmsOf = new Map<number, Set<string>>();
-    const pages: { v: ShadowVma; pfn: number }[] = [];
+    // the mm mapping each pfn (by a PTE of it or a PMD over it), or SEVERAL
+    const mmOf = new Map<number, string>();
+    const pageVmas: ShadowVma[] = [];
+    const pagePfns: number[] = [];
     const add = (v: ShadowVma, pfn: number): void => {
-      let s = mmsOf.get(pfn);
-      if (!s) mmsOf.set(pfn, (s = new Set()));
-      s.add(v.mm);
-      pages.push({ v, pfn });
+      const mm = mmOf.get(pfn);
+      if (mm === undefined) mmOf.set(pfn, v.mm);
+      else if (mm !== v.mm) mmOf.set(pfn, SEVERAL);
+      pageVmas.push(v);
+      pagePfns.push(pfn);
     };
     for (const v of this.vmas) {
       if (v.retired) continue; // prune() forgets it everywhere
@@ -650,29 +690,31 @@ class Shadows implements KernelShadow, VmaMappingView {
       }
     }
     const exact = this.host.exact;
-    for (const { v, pfn } of pages) {
+    for (let k = 0; k < pagePfns.length; k++) {
+      const pfn = pagePfns[k];
       const at = this.judgeable(pfn);
       if (!at) continue;
       const { folio, page } = at;
       const tm = quiet(exact, exact.pageMapcount, folio, page);
-      const otherMm = (): boolean => [...(mmsOf.get(pfn) ?? [])].some((mm) => mm !== v.mm);
-      const word = (x: boolean): string => (x ? 'exclusive' : 'not exclusive');
-      const render = (d: number, sh: boolean): string => `pss/${d} ${sh ? 'Shared' : 'Private'}`;
+      // another mm maps the page too (the page's own mm is one of those mapping it)
+      const otherMm = mmOf.get(pfn) === SEVERAL;
       for (const s of this.schemes) {
-        this.judge(s, 'pagemap_exclusive', folio, page, () => `${word(tm === 1)} (mapcount ${tm})`, () => {
-          const a = this.shared(s, folio, page);
-          const exclusive = s instanceof Owners615 && folio.order > 0 ? !a.shared : a.divisor === 1;
-          let cls: ReaderClass = 'exact';
-          if (exclusive !== (tm === 1)) cls = !exclusive || !otherMm() ? 'conservative' : 'wrong';
-          return { answer: () => `${word(exclusive)} (${a.how()})`, cls };
-        });
-        this.judge(s, 'smaps', folio, page, () => render(tm, tm >= 2), () => {
-          const a = this.shared(s, folio, page);
-          let cls: ReaderClass = 'exact';
-          if (a.divisor !== tm) cls = 'wrong';
-          else if (a.shared !== tm >= 2) cls = a.shared || !otherMm() ? 'conservative' : 'wrong';
-          return { answer: () => `${render(a.divisor, a.shared)}${this.stateNote(s, folio)}`, cls };
-        });
+        this.beginAnswer(s);
+        const p = this.shared(s, folio, page);
+        const exclusive = s instanceof Owners615 && folio.order > 0 ? !p.shared : p.divisor === 1;
+        let cls: ReaderClass = 'exact';
+        if (exclusive !== (tm === 1)) cls = !exclusive || !otherMm ? 'conservative' : 'wrong';
+        let row = this.count(s, 'pagemap_exclusive', cls);
+        if (cls !== 'exact' && !this.caseNoted(row, cls))
+          this.noteCase(row, s, cls, folio, page, `${exclusiveWord(tm === 1)} (mapcount ${tm})`, `${exclusiveWord(exclusive)} (${this.sharedWords(s, folio, p.shared, p.divisor)})`);
+
+        this.beginAnswer(s);
+        const q = this.shared(s, folio, page);
+        cls = 'exact';
+        if (q.divisor !== tm) cls = 'wrong';
+        else if (q.shared !== tm >= 2) cls = q.shared || !otherMm ? 'conservative' : 'wrong';
+        row = this.count(s, 'smaps', cls);
+        if (cls !== 'exact' && !this.caseNoted(row, cls)) this.noteCase(row, s, cls, folio, page, smapsWords(tm, tm >= 2), `${smapsWords(q.divisor, q.shared)}${this.stateNote(s, folio)}`);
       }
     }
   }
