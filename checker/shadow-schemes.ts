@@ -634,10 +634,11 @@ class Shadows implements KernelShadow, VmaMappingView {
     const exact = this.host.exact;
     const want = quiet(exact, exact.kpagecount, folio, page);
     for (const s of this.schemes) {
-      this.judge(s, 'kpagecount', folio, page, `${want}`, () => {
-        const got = s.kpagecount(folio, page);
-        return { answer: `${got}${this.stateNote(s, folio)}`, cls: got === want ? 'exact' : 'wrong' };
-      });
+      this.beginAnswer(s);
+      const got = s.kpagecount(folio, page);
+      const cls: ReaderClass = got === want ? 'exact' : 'wrong';
+      const row = this.count(s, 'kpagecount', cls);
+      if (cls !== 'exact' && !this.caseNoted(row, cls)) this.noteCase(row, s, cls, folio, page, `${want}`, `${got}${this.stateNote(s, folio)}`);
     }
   }
 
