@@ -51,12 +51,6 @@ const isJsonPlain = (c: number): boolean => c >= 32 && c < 127 && c !== QUOTE &&
 /** Per byte: the lowercase hex digit, or 0 for a byte that is no hex digit. */
 const HEX_LOWER = new Uint8Array(256);
 for (const c of '0123456789abcdef') HEX_LOWER[c.charCodeAt(0)] = HEX_LOWER[c.toUpperCase().charCodeAt(0)] = c.charCodeAt(0);
-/**
- * Per little-endian pair of bytes (first | second << 8): both hex digits, lowercase, as such a
- * pair; 0 when either is no hex digit. A hex value is copied two digits at a time.
- */
-const HEX_PAIR_LOWER = new Uint16Array(1 << 16);
-for (let a = 0; a < 256; a++) for (let b = 0; b < 256; b++) if (HEX_LOWER[a] && HEX_LOWER[b]) HEX_PAIR_LOWER[a | (b << 8)] = HEX_LOWER[a] | (HEX_LOWER[b] << 8);
 /** ASCII toLowerCase(). */
 const lower = (c: number): number => (c >= 65 && c <= 90 ? c + 32 : c);
 
@@ -163,16 +157,11 @@ function isLowerHex4(w: number): boolean {
  */
 function copyHexRun(inp: DataView, out: DataView, dst: Uint8Array, src: Uint8Array, at: number, end: number, pos: number): number {
   let k = at;
-  // 4 digits at a time while they are lowercase, then the rest 2 at a time (lowercased)
+  // 4 digits at a time while they are lowercase, then the rest one at a time (lowercased): one loop
+  // for every value's last digits, so that V8 has seen it run before it compiles it (a path first
+  // taken after that undoes the compiled code, which the next compile of this and its callers costs)
   for (let w: number; k + 4 <= end && isLowerHex4((w = inp.getInt32(k, true))); k += 4, pos += 4) out.setInt32(pos, w, true);
-  if (src[k] === SPACE) return k; // the usual end of a value
-  for (let pair: number; k + 1 < end && (pair = HEX_PAIR_LOWER[inp.getUint16(k, true)]) > 0; k += 2, pos += 2) out.setUint16(pos, pair, true);
-  // an odd digit, or the last before the line's end
-  const c = HEX_LOWER[src[k]];
-  if (c > 0) {
-    dst[pos] = c;
-    k++;
-  }
+  for (let c: number; k < end && (c = HEX_LOWER[src[k]]) > 0; k++) dst[pos++] = c;
   return k;
 }
 
