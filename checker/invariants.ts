@@ -4,7 +4,7 @@ import { decodeKey } from '../model/page-table.ts';
 import { rmap_walk } from '../model/rmap.ts';
 import type { MapcountScheme, SchemeName } from '../model/schemes/scheme.ts';
 import { vmasMapping } from '../model/schemes/truth.ts';
-import type { Folio } from '../model/types.ts';
+import type { Folio, Vma } from '../model/types.ts';
 
 /**
  * Properties every reachable state must satisfy. Each returns the violations it found, named so
@@ -27,26 +27,61 @@ export const EXACT_QUERIES: Partial<Record<SchemeName, readonly Query[]>> = {
   'owners-6.15': ['folio_mapcount', 'folio_mapped', 'mapping_refs'],
 };
 
-const liveFolios = (k: Kernel): Folio[] => [...k.sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero');
+const isLive = (f: Folio): boolean => f.kind !== 'zero' && f.kind !== 'huge-zero';
+
+/**
+ * The checks below run on every new state the explorer finds: they walk the folios without
+ * building lists, make no closure per folio, and write a detail only for a violation.
+ */
+
+/** A query whose answers differ: the violation of exactSchemesAgree. */
+function differ(out: Violation[], scheme: MapcountScheme, folio: Folio, query: string, want: number | boolean, got: number | boolean): void {
+  out.push({ property: 'exact scheme equals truth', scheme: scheme.name, folio: folio.id, detail: `${query}: truth ${want}, ${scheme.name} ${got}` });
+}
 
 /** Every exact scheme answers every query it claims exactly as the page tables say. */
 export function exactSchemesAgree(k: Kernel): Violation[] {
-  const truth = k.schemes.find((s) => s.name === 'truth');
+  let truth: MapcountScheme | undefined;
+  for (const s of k.schemes) if (s.name === 'truth') truth = truth ?? s;
   if (!truth) return [];
   const out: Violation[] = [];
   for (const scheme of k.schemes) {
     const queries = EXACT_QUERIES[scheme.name];
     if (!queries) continue;
-    for (const folio of liveFolios(k)) {
-      const differ = (query: string, want: number | boolean, got: number | boolean): void => {
-        if (want !== got) out.push({ property: 'exact scheme equals truth', scheme: scheme.name, folio: folio.id, detail: `${query}: truth ${want}, ${scheme.name} ${got}` });
-      };
-      if (queries.includes('folio_mapcount')) differ('folio_mapcount', truth.folioMapcount(folio), scheme.folioMapcount(folio));
-      if (queries.includes('folio_mapped')) differ('folio_mapped', truth.folioMapped(folio), scheme.folioMapped(folio));
-      if (queries.includes('mapping_refs')) differ('references held for mappings', truth.mappingRefs(folio), scheme.mappingRefs(folio));
+    const folioMapcount = queries.includes('folio_mapcount');
+    const folioMapped = queries.includes('folio_mapped');
+    const mappingRefs = queries.includes('mapping_refs');
+    const pageMapcount = queries.includes('page_mapcount');
+    const kpagecount = queries.includes('kpagecount');
+    for (const folio of k.sys.folios.values()) {
+      if (!isLive(folio)) continue;
+      // truth first, then the scheme, query by query: the order in which they are asked
+      if (folioMapcount) {
+        const want = truth.folioMapcount(folio);
+        const got = scheme.folioMapcount(folio);
+        if (want !== got) differ(out, scheme, folio, 'folio_mapcount', want, got);
+      }
+      if (folioMapped) {
+        const want = truth.folioMapped(folio);
+        const got = scheme.folioMapped(folio);
+        if (want !== got) differ(out, scheme, folio, 'folio_mapped', want, got);
+      }
+      if (mappingRefs) {
+        const want = truth.mappingRefs(folio);
+        const got = scheme.mappingRefs(folio);
+        if (want !== got) differ(out, scheme, folio, 'references held for mappings', want, got);
+      }
       for (let page = 0; page < 1 << folio.order; page++) {
-        if (queries.includes('page_mapcount')) differ(`page_mapcount(page ${page})`, truth.pageMapcount(folio, page), scheme.pageMapcount(folio, page));
-        if (queries.includes('kpagecount')) differ(`kpagecount(pfn ${folio.id + page})`, truth.kpagecount(folio, page), scheme.kpagecount(folio, page));
+        if (pageMapcount) {
+          const want = truth.pageMapcount(folio, page);
+          const got = scheme.pageMapcount(folio, page);
+          if (want !== got) differ(out, scheme, folio, `page_mapcount(page ${page})`, want, got);
+        }
+        if (kpagecount) {
+          const want = truth.kpagecount(folio, page);
+          const got = scheme.kpagecount(folio, page);
+          if (want !== got) differ(out, scheme, folio, `kpagecount(pfn ${folio.id + page})`, want, got);
+        }
       }
     }
   }
@@ -56,11 +91,13 @@ export function exactSchemesAgree(k: Kernel): Violation[] {
 /** refcount >= references held by mappings: a scheme may hold fewer mapping references only if others cover them. */
 export function refcountCoversMappings(k: Kernel, scheme: MapcountScheme): Violation[] {
   const out: Violation[] = [];
-  for (const folio of liveFolios(k)) {
+  const exactRefs = EXACT_QUERIES[scheme.name]?.includes('mapping_refs') ?? false;
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio)) continue;
     const entries = k.sys.mappedBy.get(folio.id)?.size ?? 0;
     const refcount = baseRefs(folio) + scheme.mappingRefs(folio);
     if (entries > 0 && refcount < 1) out.push({ property: 'mapped folio holds a reference', scheme: scheme.name, folio: folio.id, detail: `mapped by ${entries} entries, refcount ${refcount}` });
-    if (EXACT_QUERIES[scheme.name]?.includes('mapping_refs') && refcount < entries)
+    if (exactRefs && refcount < entries)
       out.push({ property: 'refcount >= references held by mappings', scheme: scheme.name, folio: folio.id, detail: `refcount ${refcount} < ${entries} entries` });
   }
   return out;
@@ -86,20 +123,30 @@ export function noMappedFolioFreed(k: Kernel): Violation[] {
 /** An rmap walk (anon_vma / i_mmap) finds exactly the VMAs whose page tables map the folio. */
 export function rmapWalkFindsMappers(k: Kernel): Violation[] {
   const out: Violation[] = [];
-  for (const folio of liveFolios(k)) {
-    const walked = rmap_walk(k.sys, folio).hits.map((h) => h.vma.id).sort((a, b) => a - b);
-    const mapped = vmasMapping(k.sys, folio).map((v) => v.id).sort((a, b) => a - b);
-    if (walked.join() !== mapped.join())
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio)) continue;
+    const walked = rmap_walk(k.sys, folio).hits.map(vmaIdOfHit).sort(increasing);
+    const mapped = vmasMapping(k.sys, folio).map(idOf).sort(increasing);
+    if (!sameNumbers(walked, mapped))
       out.push({ property: 'rmap walk finds exactly the mapping VMAs', folio: folio.id, detail: `walk found VMAs [${walked}], page tables say [${mapped}]` });
   }
   return out;
 }
 
+const vmaIdOfHit = (h: { readonly vma: Vma }): number => h.vma.id;
+const idOf = (v: Vma): number => v.id;
+const increasing = (a: number, b: number): number => a - b;
+const sameNumbers = (a: readonly number[], b: readonly number[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
 /** A page-cache folio is what its inode's cache says, page by page. */
 export function pageCacheConsistent(k: Kernel): Violation[] {
   const out: Violation[] = [];
-  for (const folio of liveFolios(k)) {
-    if (!folio.inPageCache || folio.inode === null) continue;
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio) || !folio.inPageCache || folio.inode === null) continue;
     const cache = k.sys.inodes.get(folio.inode)!.cache;
     for (let i = 0; i < 1 << folio.order; i++) {
       if (cache.get(folio.index + i) !== folio.id) out.push({ property: 'page cache consistent', folio: folio.id, detail: `index ${folio.index + i} not cached as this folio` });
@@ -110,12 +157,11 @@ export function pageCacheConsistent(k: Kernel): Violation[] {
 
 /** The foundation's invariants, for the model-based test and the explorer. */
 export function mmInvariants(k: Kernel): Violation[] {
-  return [
-    ...exactSchemesAgree(k),
-    ...k.schemes.flatMap((s) => refcountCoversMappings(k, s)),
-    ...noMappedFolioFreed(k),
-    ...rmapWalkFindsMappers(k),
-    ...pageCacheConsistent(k),
-  ];
+  const out = exactSchemesAgree(k);
+  for (const s of k.schemes) for (const v of refcountCoversMappings(k, s)) out.push(v);
+  for (const v of noMappedFolioFreed(k)) out.push(v);
+  for (const v of rmapWalkFindsMappers(k)) out.push(v);
+  for (const v of pageCacheConsistent(k)) out.push(v);
+  return out;
 }
 

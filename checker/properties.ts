@@ -66,23 +66,40 @@ interface Saturating extends MapcountScheme {
   snapshotOf(folio: Folio): PlainSnapshot;
 }
 
-export const proposalSchemes = (k: Kernel): Saturating[] =>
-  k.schemes.filter((s) => PROPOSAL_SCHEMES.includes(s.name)) as unknown as Saturating[];
+const isProposal = (s: MapcountScheme): boolean => PROPOSAL_SCHEMES.includes(s.name);
 
-const liveFolios = (k: Kernel): Folio[] => [...k.sys.folios.values()].filter((f) => f.kind !== 'zero' && f.kind !== 'huge-zero');
+/** Does the kernel run a proposal scheme? (No list: the explorer asks after every operation and VMA change.) */
+const hasProposal = (k: Kernel): boolean => {
+  for (const s of k.schemes) if (isProposal(s)) return true;
+  return false;
+};
+
+const isLive = (f: Folio): boolean => f.kind !== 'zero' && f.kind !== 'huge-zero';
+
+/**
+ * The monitor's key of a scheme's folio, `${scheme}:${pfn}`, made once per scheme and pfn: the
+ * explorer looks keys up for every folio of every state it reaches, and a string built per lookup
+ * is allocated and hashed every time.
+ */
+export function monitorKey(scheme: string, pfn: number): string {
+  let keys = MONITOR_KEYS.get(scheme);
+  if (keys === undefined) MONITOR_KEYS.set(scheme, (keys = []));
+  return (keys[pfn] ??= `${scheme}:${pfn}`);
+}
+
+const MONITOR_KEYS = new Map<string, string[]>();
 
 /** Update the monitor after an operation (call before checking the state). */
 export function observe(k: Kernel, monitor: ProposalMonitor): void {
-  const schemes = proposalSchemes(k);
-  if (!schemes.length) return;
-  const live = new Set<string>();
-  for (const folio of liveFolios(k)) {
+  if (!hasProposal(k)) return;
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio)) continue;
     // a VMA maps the folio through at least one entry: fewer than 3 entries, fewer than 3 VMAs
     const truth = (k.sys.mappedBy.get(folio.id)?.size ?? 0) < 3 ? 0 : vmasMapping(k.sys, folio).length;
-    for (const s of schemes) {
-      const key = `${s.name}:${folio.id}`;
-      live.add(key);
-      const walks = s.snapshotOf(folio).context.walks;
+    for (const s of k.schemes) {
+      if (!isProposal(s)) continue;
+      const key = monitorKey(s.name, folio.id);
+      const walks = (s as unknown as Saturating).snapshotOf(folio).context.walks;
       let e = monitor.folios.get(key);
       if (!e) monitor.folios.set(key, (e = { manyAllowed: false, walks }));
       if (e.walks !== walks) {
@@ -92,8 +109,31 @@ export function observe(k: Kernel, monitor: ProposalMonitor): void {
       if (truth >= 3) e.manyAllowed = true;
     }
   }
-  for (const key of [...monitor.folios.keys()]) if (!live.has(key)) monitor.folios.delete(key);
+  // forget the folios gone (freed, split): the entries of live folios of the kernel's proposal
+  // schemes stay; a Map iterator skips the entries deleted behind it
+  for (const key of monitor.folios.keys()) {
+    const { scheme, pfn } = keyOwner(key);
+    const folio = k.sys.folios.get(pfn);
+    if (folio === undefined || !isLive(folio) || !hasScheme(k, scheme)) monitor.folios.delete(key);
+  }
 }
+
+/** The scheme and pfn a monitor key names (remembered: the same keys come back state after state). */
+function keyOwner(key: string): { readonly scheme: string; readonly pfn: number } {
+  let owner = KEY_OWNERS.get(key);
+  if (owner === undefined) {
+    const colon = key.lastIndexOf(':');
+    KEY_OWNERS.set(key, (owner = { scheme: key.slice(0, colon), pfn: Number(key.slice(colon + 1)) }));
+  }
+  return owner;
+}
+
+const KEY_OWNERS = new Map<string, { readonly scheme: string; readonly pfn: number }>();
+
+const hasScheme = (k: Kernel, name: string): boolean => {
+  for (const s of k.schemes) if (s.name === name && isProposal(s)) return true;
+  return false;
+};
 
 const vmaList = (n: number): string => `${n} VMA${n === 1 ? '' : 's'}`;
 
@@ -107,60 +147,64 @@ const vmaList = (n: number): string => `${n} VMA${n === 1 ? '' : 's'}`;
 export function sampleWithinOperation(k: Kernel, monitor: ProposalMonitor, folio: Folio, adding: Vma | null): void {
   // a VMA maps the folio through at least one entry: fewer than 3 entries, fewer than 3 VMAs
   if ((k.sys.mappedBy.get(folio.id)?.size ?? 0) + (adding ? 1 : 0) < 3) return;
-  const schemes = proposalSchemes(k);
-  if (!schemes.length || !k.sys.folios.has(folio.id)) return;
-  const ids = new Set(vmasMapping(k.sys, folio).map((v) => v.id));
-  if (adding) ids.add(adding.id);
-  if (ids.size < 3) return;
-  for (const s of schemes) {
-    const key = `${s.name}:${folio.id}`;
+  if (!hasProposal(k) || !k.sys.folios.has(folio.id)) return;
+  const mapping = vmasMapping(k.sys, folio);
+  // vmasMapping lists each VMA once: `adding` is one more unless it is listed
+  if (mapping.length + (adding && !mapping.some((v) => v.id === adding.id) ? 1 : 0) < 3) return;
+  for (const s of k.schemes) {
+    if (!isProposal(s)) continue;
+    const key = monitorKey(s.name, folio.id);
     const e = monitor.folios.get(key);
     if (e) e.manyAllowed = true;
-    else monitor.folios.set(key, { manyAllowed: true, walks: s.snapshotOf(folio).context.walks });
+    else monitor.folios.set(key, { manyAllowed: true, walks: (s as unknown as Saturating).snapshotOf(folio).context.walks });
   }
 }
 
 /** Folios an rmap walk could see near a VMA change: every live folio mapped in the mm of the VMA. */
 export function sampleVmaChange(k: Kernel, monitor: ProposalMonitor, mmPid: number): void {
-  if (!proposalSchemes(k).length) return;
+  if (!hasProposal(k)) return;
   const mm = k.sys.mms.get(mmPid);
   if (!mm) return;
-  const ids = new Set<number>();
-  for (const p of mm.ptes.values()) if (p.kind === 'present') ids.add(p.folio);
-  for (const p of mm.pmds.values()) ids.add(p.folio);
+  // each folio once, in order of first entry (PTEs, then PMDs); only a folio mapped by 3 entries
+  // or more can be mapped by 3 VMAs, so most VMA changes sample nothing and build no set
+  let ids: Set<number> | null = null;
+  for (const p of mm.ptes.values()) if (p.kind === 'present' && (k.sys.mappedBy.get(p.folio)?.size ?? 0) >= 3) (ids ??= new Set()).add(p.folio);
+  for (const p of mm.pmds.values()) if ((k.sys.mappedBy.get(p.folio)?.size ?? 0) >= 3) (ids ??= new Set()).add(p.folio);
+  if (ids === null) return;
   for (const id of ids) {
     const f = k.sys.folios.get(id);
-    if (f && f.kind !== 'zero' && f.kind !== 'huge-zero') sampleWithinOperation(k, monitor, f, null);
+    if (f && isLive(f)) sampleWithinOperation(k, monitor, f, null);
   }
+}
+
+/** What a count says against the VMAs mapping the folio (written only for a violation). */
+function says(state: SaturatingState, vmas: readonly Vma[]): string {
+  const truth = vmas.length;
+  const where = vmas.length ? ` (VMAs ${vmas.map((v) => `${v.id} [0x${v.start.toString(16)}-0x${v.end.toString(16)}) of pid ${v.mm}`).join(', ')})` : '';
+  return `count says ${WORD[state]} while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it${where}`;
 }
 
 /** The soundness rules for every proposal scheme present in the kernel. */
 export function proposalSoundness(k: Kernel, monitor: ProposalMonitor): Violation[] {
   const out: Violation[] = [];
-  const schemes = proposalSchemes(k);
-  if (!schemes.length) return out;
-  for (const folio of liveFolios(k)) {
+  if (!hasProposal(k)) return out;
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio)) continue;
     const vmas = vmasMapping(k.sys, folio);
     const truth = vmas.length;
-    // the details are written only for a violation: most folios of most states break no rule
-    const says = (state: SaturatingState): string => {
-      const where = vmas.length ? ` (VMAs ${vmas.map((v) => `${v.id} [0x${v.start.toString(16)}-0x${v.end.toString(16)}) of pid ${v.mm}`).join(', ')})` : '';
-      return `count says ${WORD[state]} while ${vmaList(truth)} map${truth === 1 ? 's' : ''} it${where}`;
-    };
-    for (const s of schemes) {
-      const snap = s.snapshotOf(folio);
+    for (const s of k.schemes) {
+      if (!isProposal(s)) continue;
+      const snap = (s as unknown as Saturating).snapshotOf(folio);
       const value = SATURATED_VALUE[snap.value];
-      const add = (property: string, detail: string): void => void out.push({ property, scheme: s.name, folio: folio.id, detail });
       if (snap.value !== 'many') {
         if (value !== truth) {
-          if (value === 0) add(RULE.zeroWhileMapped, says(snap.value));
-          else if (value < truth) add(RULE.belowTruth, says(snap.value));
-          else add(RULE.aboveTruth, says(snap.value));
+          const rule = value === 0 ? RULE.zeroWhileMapped : value < truth ? RULE.belowTruth : RULE.aboveTruth;
+          out.push({ property: rule, scheme: s.name, folio: folio.id, detail: says(snap.value, vmas) });
         }
-      } else if (!(monitor.folios.get(`${s.name}:${folio.id}`)?.manyAllowed ?? false)) {
-        add(RULE.manyUnjustified, `${says(snap.value)}; never 3 since the last walk`);
+      } else if (!(monitor.folios.get(monitorKey(s.name, folio.id))?.manyAllowed ?? false)) {
+        out.push({ property: RULE.manyUnjustified, scheme: s.name, folio: folio.id, detail: `${says(snap.value, vmas)}; never 3 since the last walk` });
       }
-      if (snap.context.refs !== Math.min(value, 3)) add(RULE.refs, `count ${WORD[snap.value]} holds ${snap.context.refs} references`);
+      if (snap.context.refs !== Math.min(value, 3)) out.push({ property: RULE.refs, scheme: s.name, folio: folio.id, detail: `count ${WORD[snap.value]} holds ${snap.context.refs} references` });
     }
   }
   return out;
@@ -169,21 +213,23 @@ export function proposalSoundness(k: Kernel, monitor: ProposalMonitor): Violatio
 /** Sticky Many over fewer than 3 VMAs: allowed, but only an rmap walk can bring it down. */
 export function proposalCostFindings(k: Kernel): CostFinding[] {
   const out: CostFinding[] = [];
-  const schemes = proposalSchemes(k);
-  if (!schemes.length) return out;
-  for (const folio of liveFolios(k)) {
+  if (!hasProposal(k)) return out;
+  for (const folio of k.sys.folios.values()) {
+    if (!isLive(folio)) continue;
     const vmas = vmasMapping(k.sys, folio);
     const truth = vmas.length;
-    const mms = new Set(vmas.map((v) => v.mm));
-    if (truth >= 2 && mms.size === 1) {
-      for (const s of schemes) {
-        const state = s.snapshotOf(folio).value;
+    if (truth >= 2 && vmas.every(sameMmAs(vmas[0]))) {
+      for (const s of k.schemes) {
+        if (!isProposal(s)) continue;
+        const state = (s as unknown as Saturating).snapshotOf(folio).value;
         if (state === 'two' || state === 'many')
-          out.push({ finding: SAME_MM_VMAS, scheme: s.name, folio: folio.id, detail: `count says ${WORD[state]} while ${vmaList(truth)} of pid ${[...mms][0]} alone map it` });
+          out.push({ finding: SAME_MM_VMAS, scheme: s.name, folio: folio.id, detail: `count says ${WORD[state]} while ${vmaList(truth)} of pid ${vmas[0].mm} alone map it` });
       }
     }
-    const manyIn = schemes.filter((s) => s.snapshotOf(folio).value === 'many');
-    if (!manyIn.length || truth >= 3) continue;
+    if (truth >= 3) continue;
+    let manyIn: Saturating[] | null = null;
+    for (const s of k.schemes) if (isProposal(s) && (s as unknown as Saturating).snapshotOf(folio).value === 'many') (manyIn ??= []).push(s as unknown as Saturating);
+    if (manyIn === null) continue;
     const walk = rmap_walk(k.sys, folio);
     const found = new Set(walk.hits.map((h) => h.vma.id)).size;
     for (const s of manyIn) {
@@ -198,6 +244,12 @@ export function proposalCostFindings(k: Kernel): CostFinding[] {
   }
   return out;
 }
+
+/** Is a VMA of the same mm as `first`? (One predicate per mm, made only for a folio several VMAs map.) */
+const sameMmAs =
+  (first: Vma) =>
+  (v: Vma): boolean =>
+    v.mm === first.mm;
 
 /**
  * A state property beyond the built-in ones: the extension point for reader decisions
@@ -231,8 +283,14 @@ export interface PropertyOptions {
  * page cache consistent), the proposal's soundness, and the extra properties.
  */
 export function checkState(k: Kernel, monitor: ProposalMonitor, opts: PropertyOptions = {}): Violation[] {
-  return [...mmInvariants(k), ...proposalSoundness(k, monitor), ...(opts.extra ?? []).flatMap((p) => p(k))];
+  const out = mmInvariants(k);
+  for (const v of proposalSoundness(k, monitor)) out.push(v);
+  for (const p of opts.extra ?? []) for (const v of p(k)) out.push(v);
+  return out;
 }
 
 /** The key a violation is deduplicated by: the rule and the scheme (each gets its shortest counterexample). */
 export const violationKey = (v: Violation): string => `${v.property}|${v.scheme ?? ''}`;
+
+/** The key a cost finding is deduplicated by: the finding and the scheme. */
+export const costKey = (f: CostFinding): string => `${f.finding}|${f.scheme}`;

@@ -3,7 +3,7 @@ import type { MmOperation } from '../../model/operations.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
 import type { Violation } from '../invariants.ts';
 import { attachReaders } from '../../model/readers.ts';
-import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
+import { checkState, costKey, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type CostFinding, type ProposalMonitor, type StateProperty } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
 import { Executor, type CoverageReport, type ExecutionEngine } from './executor.ts';
@@ -142,7 +142,7 @@ export function exploreBfs(opts: BfsOptions): ExploreReport {
       if (!violations.has(key)) violations.set(key, toCounterexample(v, scope.setup, path));
     }
     for (const f of proposalCostFindings(node.k)) {
-      if (!costs.has(`${f.finding}|${f.scheme}`)) costs.set(`${f.finding}|${f.scheme}`, { ...f, setup: scope.setup, ops: path });
+      if (!costs.has(costKey(f))) costs.set(costKey(f), { ...f, setup: scope.setup, ops: path });
     }
   };
 

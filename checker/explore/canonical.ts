@@ -2,7 +2,7 @@ import type { Kernel } from '../../model/kernel.ts';
 import type { PlainSnapshot } from '../../model/machines/saturating-mapcount.ts';
 import type { MapcountScheme } from '../../model/schemes/scheme.ts';
 import type { Folio, FolioKind, Mm, MmSystem, Pte } from '../../model/types.ts';
-import type { ProposalMonitor } from '../properties.ts';
+import { monitorKey, type ProposalMonitor } from '../properties.ts';
 
 /**
  * Canonical state descriptions and 64-bit fingerprints for the exhaustive search.
@@ -258,6 +258,62 @@ const compareNumbers = (a: readonly number[], b: readonly number[]): number => {
   return a.length - b.length;
 };
 
+/** A process in the canonical order: its class (in the scope or not), then its own signature, then its pid. */
+interface OrderedMm {
+  readonly mm: Mm;
+  readonly inScope: boolean;
+  readonly sig: readonly number[];
+}
+
+const NO_SIGNATURE: readonly number[] = [];
+
+// comparators at module level: an arrow made per state costs an allocation (and tsx's name helper)
+const byClassSignaturePid = (a: OrderedMm, b: OrderedMm): number => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : compareNumbers(a.sig, b.sig) || a.mm.pid - b.mm.pid);
+const byPid = (a: Mm, b: Mm): number => a.pid - b.pid;
+
+/** A process's canonical name (class, index) as one number: pids and indexes are far below 2^20. */
+const pidNameOf = (cls: number, index: number): number => cls * 0x100000 + index;
+const pidClass = (name: number): number => Math.floor(name / 0x100000);
+const pidIndex = (name: number): number => name % 0x100000;
+/** No name: the pid is not a process of the state (a parent that exited). */
+const NO_NAME = -1;
+
+/**
+ * The canonical names of the processes of one state, by pid: a table stamped with the traversal,
+ * as Names (Map.prototype.clear, or a Map per state, cost more than the rest of a small state's
+ * description).
+ */
+class PidNames {
+  private stamp = new Int32Array(64);
+  private name = new Float64Array(64);
+  private traversal = 0;
+
+  reset(): void {
+    this.traversal++;
+  }
+
+  set(pid: number, name: number): void {
+    if (pid >= this.stamp.length) this.grow(pid);
+    this.stamp[pid] = this.traversal;
+    this.name[pid] = name;
+  }
+
+  get(pid: number): number {
+    return pid < this.stamp.length && this.stamp[pid] === this.traversal ? this.name[pid] : NO_NAME;
+  }
+
+  private grow(pid: number): void {
+    let n = this.stamp.length;
+    while (n <= pid) n *= 2;
+    const stamp = new Int32Array(n);
+    stamp.set(this.stamp);
+    const name = new Float64Array(n);
+    name.set(this.name);
+    this.stamp = stamp;
+    this.name = name;
+  }
+}
+
 const MISSING_FOLIO = (id: number): Folio => ({ id, kind: 'anon', order: -1, inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 });
 
 /** The canonical traversal, writing to `out`; one instance serves every state (nothing is allocated per name). */
@@ -271,6 +327,8 @@ class Describer {
   private opts!: CanonicalOptions;
   /** The scope's inodes in increasing order (of `opts`). */
   private scopeInodes: number[] = [];
+  /** Canonical process names of the state being described (pidNameOf), by pid. */
+  private readonly pidName = new PidNames();
 
   constructor(private readonly out: Tokens) {}
 
@@ -280,31 +338,40 @@ class Describer {
     this.sys = sys;
     if (opts !== this.opts) this.scopeInodes = [...opts.scopeInodes].sort((a, b) => a - b);
     this.opts = opts;
-    for (const names of [this.vmaN, this.folioN, this.avN, this.slotN, this.inodeN]) names.reset();
+    this.vmaN.reset();
+    this.folioN.reset();
+    this.avN.reset();
+    this.slotN.reset();
+    this.inodeN.reset();
 
-    // processes in canonical order and their names (class, index)
-    let mms = [...sys.mms.values()];
-    const pidName = new Map<number, [number, number]>();
+    // processes in canonical order, each named (class, index)
+    const { pidName } = this;
+    pidName.reset();
+    const mms: Mm[] = [];
     if (opts.pidSymmetry && pidSymmetrySound(k)) {
-      const keyed = mms.map((mm) => ({ mm, inScope: opts.scopePids.includes(mm.pid), sig: mms.length > 1 ? mmSignature(sys, mm) : [] }));
-      keyed.sort((a, b) => (a.inScope !== b.inScope ? (a.inScope ? -1 : 1) : compareNumbers(a.sig, b.sig) || a.mm.pid - b.mm.pid));
+      const keyed: OrderedMm[] = [];
+      for (const mm of sys.mms.values()) keyed.push({ mm, inScope: opts.scopePids.includes(mm.pid), sig: sys.mms.size > 1 ? mmSignature(sys, mm) : NO_SIGNATURE });
+      keyed.sort(byClassSignaturePid);
       let p = 0;
       let q = 0;
-      for (const { mm, inScope } of keyed) pidName.set(mm.pid, inScope ? [P, p++] : [Q, q++]);
-      mms = keyed.map((x) => x.mm);
+      for (const { mm, inScope } of keyed) {
+        pidName.set(mm.pid, inScope ? pidNameOf(P, p++) : pidNameOf(Q, q++));
+        mms.push(mm);
+      }
     } else {
-      mms.sort((a, b) => a.pid - b.pid);
-      for (const mm of mms) pidName.set(mm.pid, [RAW_PID, mm.pid]);
+      for (const mm of sys.mms.values()) mms.push(mm);
+      mms.sort(byPid);
+      for (const mm of mms) pidName.set(mm.pid, pidNameOf(RAW_PID, mm.pid));
     }
 
     for (const mm of mms) {
-      const name = pidName.get(mm.pid)!;
-      const parent = mm.parent !== null ? pidName.get(mm.parent) : undefined;
+      const name = pidName.get(mm.pid);
+      const parent = mm.parent !== null ? pidName.get(mm.parent) : NO_NAME;
       out.put(MM);
-      out.put(name[0]);
-      out.put(name[1]);
-      out.put(parent ? parent[0] : NO_PID);
-      out.put(parent ? parent[1] : 0);
+      out.put(pidClass(name));
+      out.put(pidIndex(name));
+      out.put(parent !== NO_NAME ? pidClass(parent) : NO_PID);
+      out.put(parent !== NO_NAME ? pidIndex(parent) : 0);
       for (const id of mm.vmas) {
         const v = sys.vmas.get(id)!;
         out.put(VMA);
@@ -470,18 +537,6 @@ class Describer {
     }
   }
 }
-
-/**
- * The proposal monitor's key of a scheme's folio (`${scheme}:${pfn}`, properties.ts), made once per
- * scheme and pfn: a string built per lookup is allocated and hashed every time.
- */
-function monitorKey(scheme: string, pfn: number): string {
-  let keys = MONITOR_KEYS.get(scheme);
-  if (keys === undefined) MONITOR_KEYS.set(scheme, (keys = []));
-  return (keys[pfn] ??= `${scheme}:${pfn}`);
-}
-
-const MONITOR_KEYS = new Map<string, string[]>();
 
 const tokens = new Tokens();
 const describer = new Describer(tokens);

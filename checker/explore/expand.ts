@@ -1,5 +1,5 @@
 import type { SchemeName } from '../../model/schemes/scheme.ts';
-import { checkState, proposalCostFindings, violationKey } from '../properties.ts';
+import { checkState, costKey, proposalCostFindings, violationKey } from '../properties.ts';
 import { enumerateOperations, type Scope } from '../scope.ts';
 import { rootState } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint } from './canonical.ts';
@@ -42,6 +42,12 @@ export interface ChunkResult {
   readonly keys: ({ v: string[]; c: string[] } | null)[];
 }
 
+/** The distinct keys of a list, in first-occurrence order (most states have nothing to list). */
+function distinctKeys<T>(list: readonly T[], key: (x: T) => string): string[] {
+  if (list.length === 0) return [];
+  return [...new Set(list.map(key))];
+}
+
 export class Expander {
   readonly exec: Executor;
   readonly root: ExploredState;
@@ -77,8 +83,8 @@ export class Expander {
         node.push(j);
         opOut.push(i);
         h.push(h1, h2);
-        const v = [...new Set(checkState(c.k, c.monitor).map(violationKey))];
-        const cf = [...new Set(proposalCostFindings(c.k).map((f) => `${f.finding}|${f.scheme}`))];
+        const v = distinctKeys(checkState(c.k, c.monitor), violationKey);
+        const cf = distinctKeys(proposalCostFindings(c.k), costKey);
         keys.push(v.length || cf.length ? { v, c: cf } : null);
       }
     }

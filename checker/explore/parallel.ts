@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
-import { checkState, proposalCostFindings, violationKey } from '../properties.ts';
+import { checkState, costKey, proposalCostFindings, violationKey } from '../properties.ts';
 import { enumerateOperations } from '../scope.ts';
 import { exploreBfs, rootState, exploreReport, toCounterexample, type BfsOptions, type CostCounterexample, type Counterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
@@ -81,7 +81,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
   prints?.add(`${a}:${b}`);
   noteChecks([], {
     v: [...new Set(checkState(root.k, root.monitor).map(violationKey))],
-    c: [...new Set(proposalCostFindings(root.k).map((f) => `${f.finding}|${f.scheme}`))],
+    c: [...new Set(proposalCostFindings(root.k).map(costKey))],
   });
 
   const init: ExpanderInit = { scope, schemes, pidSymmetry, engine };
@@ -256,7 +256,7 @@ export async function exploreBfsParallel(opts: ParallelBfsOptions): Promise<Para
     const outCosts: CostCounterexample[] = [];
     for (const [key, path] of costs) {
       const s = at(path);
-      const f = proposalCostFindings(s.k).find((x) => `${x.finding}|${x.scheme}` === key)!;
+      const f = proposalCostFindings(s.k).find((x) => costKey(x) === key)!;
       outCosts.push({ ...f, setup: scope.setup, ops: path.map((i) => ops[i]) });
     }
 

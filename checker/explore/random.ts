@@ -3,7 +3,7 @@ import type { MmOperation } from '../../model/operations.ts';
 import type { SchemeName } from '../../model/schemes/scheme.ts';
 import type { Violation } from '../invariants.ts';
 import { attachReaders } from '../../model/readers.ts';
-import { checkState, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type StateProperty } from '../properties.ts';
+import { checkState, costKey, newMonitor, observe, proposalCostFindings, readerSafety, violationKey, type StateProperty } from '../properties.ts';
 import { enumerateOperations, operationArbitrary, type Scope } from '../scope.ts';
 import { exploreReport, toCounterexample, type Counterexample, type CostCounterexample, type ExploreReport } from './bfs.ts';
 import { FingerprintSet, canonicalFingerprint, pidSymmetrySound } from './canonical.ts';
@@ -94,7 +94,7 @@ export function exploreRandom(opts: RandomOptions): RandomReport {
       if (track) {
         explored++;
         fp();
-        for (const f of proposalCostFindings(k)) if (!costs.has(`${f.finding}|${f.scheme}`)) costs.set(`${f.finding}|${f.scheme}`, { ...f, setup: scope.setup, ops: ops.slice(0, depth) });
+        for (const f of proposalCostFindings(k)) if (!costs.has(costKey(f))) costs.set(costKey(f), { ...f, setup: scope.setup, ops: ops.slice(0, depth) });
       }
       if (note(depth - 1)) break;
     }

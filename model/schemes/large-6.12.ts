@@ -315,7 +315,8 @@ export class Large612 implements MapcountScheme {
   clone(sys: MmSystem): Large612 {
     const copy = new Large612(sys);
     Object.assign(copy.costs, this.costs);
-    for (const [id, c] of this.state) copy.state.set(id, { ...c, mapcount: c.mapcount.slice() });
+    // field by field: an object spread is several times slower (the explorer clones per state)
+    for (const [id, c] of this.state) copy.state.set(id, { mapcount: c.mapcount.slice(), largeMapcount: c.largeMapcount, entireMapcount: c.entireMapcount, nrPagesMapped: c.nrPagesMapped });
     for (const [id, n] of this.refs) copy.refs.set(id, n);
     return copy;
   }
