@@ -6,7 +6,7 @@ import { createProcess } from './mm.ts';
 import { getPmd, setPte } from './page-table.ts';
 import { anon_vma_fork, i_mmap_insert } from './rmap.ts';
 import type { Mm, Vma } from './types.ts';
-import { insertVma } from './vma.ts';
+import { dupVma, insertVma } from './vma.ts';
 
 /**
  * kernel/fork.c dup_mmap() with mm/memory.c copy_page_range(): every VMA is duplicated, but its
@@ -19,7 +19,7 @@ export function dup_mmap(k: Kernel, parent: Mm, childPid?: number): Mm {
   const child = createProcess(sys, parent.pid, childPid);
   for (const id of parent.vmas) {
     const src = sys.vmas.get(id)!;
-    const dst: Vma = { ...src, id: sys.next.vma++, mm: child.pid, anonVma: null, avc: [] };
+    const dst = dupVma(src, sys.next.vma++, child.pid, src.start, src.end, src.pgoff, null);
     insertVma(sys, child, dst);
     anon_vma_fork(sys, dst, src);
     i_mmap_insert(sys, dst);

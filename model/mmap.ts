@@ -8,7 +8,7 @@ import type { Outcome } from './outcome.ts';
 import { getPmd } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert, i_mmap_remove, unlink_anon_vmas } from './rmap.ts';
 import type { Mm, MmSystem, Vma } from './types.ts';
-import { insertVma, rangeFree, removeVmaFromMm, unmappedArea, vmasIn } from './vma.ts';
+import { dupVma, insertVma, rangeFree, removeVmaFromMm, unmappedArea, vmasIn } from './vma.ts';
 
 /** mm/mmap.c and mm/vma.c: creating, splitting, merging and unmapping VMAs. */
 
@@ -66,7 +66,7 @@ export function __split_vma(k: Kernel, mm: Mm, vma: Vma, addr: number, newBelow:
   const { sys } = k;
   splitPmdStraddling(k, mm, addr);
   const pages = (addr - vma.start) / sys.config.geometry.pageSize;
-  const created: Vma = { ...vma, id: sys.next.vma++, avc: [] };
+  const created = dupVma(vma, sys.next.vma++, vma.mm, vma.start, vma.end, vma.pgoff, vma.anonVma);
   if (newBelow) {
     created.end = addr;
     vma.start = addr;

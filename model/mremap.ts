@@ -7,7 +7,7 @@ import type { Outcome } from './outcome.ts';
 import { clearPte, getPmd, setPte } from './page-table.ts';
 import { anon_vma_clone, i_mmap_insert } from './rmap.ts';
 import type { Mm, MmSystem, Vma } from './types.ts';
-import { findVma, insertVma, unmappedArea } from './vma.ts';
+import { dupVma, findVma, insertVma, unmappedArea } from './vma.ts';
 
 /**
  * mm/mremap.c: shrink unmaps the tail; grow extends in place when the space after is free; else
@@ -65,14 +65,7 @@ export function mremapEarlyEnd(sys: MmSystem, mm: Mm, req: MremapRequest): Outco
 function move_vma(k: Kernel, mm: Mm, vma: Vma, oldAddr: number, moveLen: number, newAddr: number, newLen: number): void {
   const { sys } = k;
   const g = sys.config.geometry;
-  const created: Vma = {
-    ...vma,
-    id: sys.next.vma++,
-    start: newAddr,
-    end: newAddr + newLen,
-    pgoff: vma.pgoff + (oldAddr - vma.start) / g.pageSize,
-    avc: [],
-  };
+  const created = dupVma(vma, sys.next.vma++, vma.mm, newAddr, newAddr + newLen, vma.pgoff + (oldAddr - vma.start) / g.pageSize, vma.anonVma);
   anon_vma_clone(sys, created, vma);
   insertVma(sys, mm, created);
   i_mmap_insert(sys, created);

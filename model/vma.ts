@@ -16,6 +16,17 @@ export function findVma(sys: MmSystem, mm: Mm, addr: number): Vma | undefined {
   return undefined;
 }
 
+/**
+ * A VMA made from another (vm_area_dup() in __split_vma, dup_mmap and copy_vma): its flags,
+ * file and hugepage advice, with the given identity, range, pgoff and anon_vma, and an empty
+ * anon_vma chain. Written field by field in the order of every other VMA record (mmap's, the
+ * explorer's copies): an object spread made VMAs of a second hidden class, and code reading a VMA
+ * then saw two shapes (V8 threw its optimised code away when the second came).
+ */
+export function dupVma(v: Vma, id: number, mm: number, start: number, end: number, pgoff: number, anonVma: number | null): Vma {
+  return { id, mm, start, end, read: v.read, write: v.write, shared: v.shared, inode: v.inode, pgoff, anonVma, avc: [], hugepage: v.hugepage };
+}
+
 /** VMAs overlapping [start, end), in address order. */
 export function vmasIn(sys: MmSystem, mm: Mm, start: number, end: number): Vma[] {
   const out: Vma[] = [];

@@ -314,7 +314,7 @@ class PidNames {
   }
 }
 
-const MISSING_FOLIO = (id: number): Folio => ({ id, kind: 'anon', order: -1, inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 });
+const MISSING_FOLIO = (id: number): Folio => ({ id, order: -1, kind: 'anon', inode: null, index: -1, anonVma: null, anonExclusive: [], written: [], inPageCache: false, swapSlot: null, pins: 0 });
 
 /** The canonical traversal, writing to `out`; one instance serves every state (nothing is allocated per name). */
 class Describer {

@@ -25,7 +25,9 @@ export function mmConfigOf(scope: Scope): MmConfig {
 export function newKernel(scope: Scope, schemes: readonly SchemeName[], engine: ProposalEngineKind): Kernel {
   const sys = createSystem(mmConfigOf(scope));
   const names = ['truth' as SchemeName, ...schemes.filter((s) => s !== 'truth')];
-  return { sys, schemes: names.map((n) => createScheme(n, sys, { engine })) };
+  // the shape of cloneKernel's copies (readers included): code that sees the root and its copies
+  // sees one hidden class (two made V8 throw away optimised code for every function taking a kernel)
+  return { sys, schemes: names.map((n) => createScheme(n, sys, { engine })), readers: undefined };
 }
 
 /**

@@ -113,7 +113,9 @@ const newEngine = (kind: ProposalEngineKind): FolioEngine => (kind === 'fast' ? 
 
 /** A VMA restricted to [start, end) of its range, with vm_pgoff to match (for scanning a part). */
 function vmaPart(sys: MmSystem, vma: Vma, start: number, end: number): Vma {
-  return { ...vma, start, end, pgoff: vma.pgoff + (start - vma.start) / sys.config.geometry.pageSize };
+  // field by field, in the order of every VMA record (model/vma.ts dupVma: one hidden class)
+  const pgoff = vma.pgoff + (start - vma.start) / sys.config.geometry.pageSize;
+  return { id: vma.id, mm: vma.mm, start, end, read: vma.read, write: vma.write, shared: vma.shared, inode: vma.inode, pgoff, anonVma: vma.anonVma, avc: vma.avc, hugepage: vma.hugepage };
 }
 
 /** Shared behaviour of both variants. */
