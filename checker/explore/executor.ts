@@ -2,11 +2,12 @@ import { createActor, type AnyStateMachine, type AnyTransitionDefinition } from 
 import type { Kernel } from '../../model/kernel.ts';
 import { MachineInterpreter } from '../../model/machines/interpreter.ts';
 import { LEAVES_KERNEL_UNTOUCHED, mmSystemMachine, type MmContext } from '../../model/machines/mm-system.ts';
-import { saturatingMapcountMachine, type PlainSnapshot, type SaturatingEvent } from '../../model/machines/saturating-mapcount.ts';
+import { saturatingMapcountMachine, type SaturatingEvent } from '../../model/machines/saturating-mapcount.ts';
 import type { MmOperation } from '../../model/operations.ts';
 import type { Outcome } from '../../model/outcome.ts';
+import { SaturatingScheme } from '../../model/schemes/proposal.ts';
 import type { RmapCall, VmaChange } from '../../model/schemes/scheme.ts';
-import type { Folio } from '../../model/types.ts';
+import { Truth, type HookListener } from '../../model/schemes/truth.ts';
 import { findVma } from '../../model/vma.ts';
 import { cloneMonitor, observe, sampleVmaChange, sampleWithinOperation, type ProposalMonitor } from '../properties.ts';
 import { cloneKernel } from './world.ts';
@@ -207,11 +208,6 @@ function leavesUntouched(checks: readonly UntouchedCheck[], context: MmContext, 
   return true;
 }
 
-interface Instrumentable {
-  send(folio: Folio, event: SaturatingEvent): void;
-  snapshotOf(folio: Folio): PlainSnapshot;
-}
-
 export class Executor {
   private readonly recorded = new Coverage();
   private readonly tallies = new Tallies();
@@ -268,17 +264,16 @@ export class Executor {
 
   /**
    * Listen to a kernel's schemes (each clone has new instances), once per kernel: truth ignores
-   * rmap calls and VMA changes, so its hooks feed the proposal monitor (and vmaChanges); each
-   * proposal scheme's per-folio send records the saturating machine's coverage. The hooks are
-   * shared by every kernel and act on the kernel being run (context.k).
+   * rmap calls and VMA changes, so its listener feeds the proposal monitor (and vmaChanged); each
+   * proposal scheme tells the saturating machine's coverage of every event it sends. The
+   * listeners are shared by every kernel and act on the kernel being run (context.k).
    */
   instrument(k: Kernel): void {
     for (const s of k.schemes) {
-      if (s.name === 'truth') {
-        if (Object.hasOwn(s, 'rmap')) return; // this kernel's schemes are instrumented
-        s.rmap = this.truthRmap;
-        s.vmaChanged = this.truthVmaChanged;
-      } else if (s.name === 'proposal' || s.name === 'proposal+vma-hooks') (s as unknown as Instrumentable).send = this.saturatingSend;
+      if (s instanceof Truth) {
+        if (s.listener !== null) return; // this kernel's schemes are instrumented
+        s.listener = this.truthHooks;
+      } else if (s instanceof SaturatingScheme) s.onSend = this.saturatingSelect;
     }
   }
 
@@ -299,12 +294,10 @@ export class Executor {
     sampleVmaChange(this.context.k, this.monitor, vma.mm);
   };
 
-  /** The saturating machine's transition, selected before the scheme's own send runs it. */
-  private readonly saturatingSend = ((select: (state: string, event: SaturatingEvent) => void) =>
-    function (this: Instrumentable, folio: Folio, event: SaturatingEvent): void {
-      select(this.snapshotOf(folio).value, event);
-      (Object.getPrototypeOf(this) as Instrumentable).send.call(this, folio, event);
-    })(satSelector(this.tallies));
+  private readonly truthHooks: HookListener = { rmap: this.truthRmap, vmaChanged: this.truthVmaChanged };
+
+  /** The saturating machine's transition, selected before the scheme's send runs it. */
+  private readonly saturatingSelect = satSelector(this.tallies);
 
   /**
    * Run one operation on the kernel (in place); `monitor` (the state's proposal monitor) hears the

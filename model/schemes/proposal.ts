@@ -119,9 +119,15 @@ function vmaPart(sys: MmSystem, vma: Vma, start: number, end: number): Vma {
 }
 
 /** Shared behaviour of both variants. */
-abstract class SaturatingScheme implements MapcountScheme {
+export abstract class SaturatingScheme implements MapcountScheme {
   abstract readonly name: 'proposal' | 'proposal+vma-hooks';
   readonly costs: Costs = zeroCosts();
+  /**
+   * Told of every event sent to a folio's machine, with the state the machine is in before it
+   * (the explorer's coverage of the saturating machine). A field from construction: setting it
+   * leaves the object's hidden class as it was. A clone has none.
+   */
+  onSend: ((state: SaturatingState, event: SaturatingEvent) => void) | null = null;
   protected readonly engines = new Map<number, FolioEngine>();
   protected readonly engineKind: ProposalEngineKind;
   protected readonly view: VmaMappingView | undefined;
@@ -253,6 +259,7 @@ abstract class SaturatingScheme implements MapcountScheme {
   }
 
   protected send(folio: Folio, event: SaturatingEvent): void {
+    if (this.onSend !== null) this.onSend(this.snapshotOf(folio).value, event);
     let engine = this.engines.get(folio.id);
     if (!engine) {
       // A folio nobody counted is at Zero; nothing to do for an event that cannot leave Zero.

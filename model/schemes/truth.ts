@@ -1,20 +1,38 @@
 import { decodeKey, entriesMapping } from '../page-table.ts';
 import { findVma } from '../vma.ts';
 import type { Folio, MmSystem, Vma } from '../types.ts';
-import { zeroCosts, type Costs, type MapcountScheme } from './scheme.ts';
+import { zeroCosts, type Costs, type MapcountScheme, type RmapCall, type VmaChange } from './scheme.ts';
 
 /**
  * `truth`: every answer derived from the page tables at the moment of the query, never stored.
  * A PMD mapping counts once for the folio and once for each of its pages; a PTE once for its page.
  */
+/** Hears the rmap calls and VMA changes the kernel broadcasts to its schemes. */
+export interface HookListener {
+  rmap(call: RmapCall): void;
+  vmaChanged(change: VmaChange): void;
+}
+
 export class Truth implements MapcountScheme {
   readonly name = 'truth' as const;
   readonly costs: Costs = zeroCosts();
+  /**
+   * Told of every rmap call and VMA change truth receives (the explorer samples its proposal
+   * monitor there). A field from construction: setting it leaves the object's hidden class as it
+   * was (a method patched onto the instance gave every scheme a second shape). A clone has none.
+   */
+  listener: HookListener | null = null;
 
   constructor(private readonly sys: MmSystem) {}
 
-  rmap(): void {}
-  vmaChanged(): void {}
+  rmap(call: RmapCall): void {
+    this.listener?.rmap(call);
+  }
+
+  vmaChanged(change: VmaChange): void {
+    this.listener?.vmaChanged(change);
+  }
+
   folioFreed(): void {}
   folioSplit(): void {}
 
