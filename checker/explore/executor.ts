@@ -228,7 +228,7 @@ export class Executor {
     const taken = (t: AnyTransitionDefinition): void => tallies.mmTaken.bump(t);
     const noted = (name: string, result: boolean): void => (result ? tallies.mmTrue : tallies.mmFalse).bump(name);
     if (engine === 'fast') {
-      const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [] }, outcome: 'ok', fault: null }, { guard: noted, transition: taken });
+      const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [], readers: undefined }, outcome: 'ok', fault: null }, { guard: noted, transition: taken });
       this.fast = fast;
       this.context = fast.context;
       this.send = (op) => fast.send(op);
@@ -246,7 +246,7 @@ export class Executor {
         };
       }
       const actor = createActor(mmSystemMachine.provide({ guards: wrapped as never }), {
-        input: { k: { sys: null as never, schemes: [] } },
+        input: { k: { sys: null as never, schemes: [], readers: undefined } },
         inspect: (ev) => {
           if (ev.type === '@xstate.microstep') for (const t of ev._transitions) taken(t);
         },

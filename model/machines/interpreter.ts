@@ -145,12 +145,20 @@ function compile(machine: AnyStateMachine): { atomics: Map<AnyStateNode, AtomicS
 /** A running instance: the active atomic state and the context the actions mutate. */
 export class MachineInterpreter<TContext, TEvent extends { readonly type: string }> {
   private state: AtomicState;
+  /**
+   * The arguments every guard and action of the current event gets ({ context, event }, as
+   * xstate passes them), one object for the interpreter's life: the explorer sends over a million
+   * events a search, most refused by the first guard. Implementations read it and keep nothing of
+   * it, and no event starts while another runs (a microstep's actions do not send).
+   */
+  private readonly args: { context: TContext; event: TEvent | { type: string } };
 
   constructor(
     machine: AnyStateMachine,
     readonly context: TContext,
     private readonly listener: StepListener | null = null,
   ) {
+    this.args = { context, event: { type: 'xstate.init' } };
     const { atomics, initial } = compile(machine);
     // as an actor starts: the initial states are entered, their entry actions run
     const init = { type: 'xstate.init' };
@@ -170,7 +178,8 @@ export class MachineInterpreter<TContext, TEvent extends { readonly type: string
 
   /** Takes the selected transition, then the eventless ones that follow: the rest of the macrostep. */
   complete(selected: Step | null, event: TEvent): void {
-    const args = { context: this.context, event };
+    const { args } = this;
+    args.event = event;
     for (let s = selected ?? this.first(this.state.always, event); s !== null; s = this.first(this.state.always, event)) {
       this.listener?.transition(s.def);
       for (const a of s.actions) a(args, undefined);
@@ -184,8 +193,9 @@ export class MachineInterpreter<TContext, TEvent extends { readonly type: string
   }
 
   private first(candidates: readonly Step[] | undefined, event: TEvent): Step | null {
-    if (!candidates) return null;
-    const args = { context: this.context, event };
+    if (!candidates || candidates.length === 0) return null;
+    const { args } = this;
+    args.event = event;
     for (const s of candidates) {
       if (s.guard === null) return s;
       const ok = Boolean(s.guard(args, undefined));
