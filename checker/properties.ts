@@ -16,8 +16,6 @@ import { mmInvariants, type Violation } from './invariants.ts';
  * the truth is allowed by the proposal; it is reported as a cost finding (what resolving it costs).
  */
 
-export const PROPOSAL_SCHEMES: readonly SchemeName[] = ['proposal', 'proposal+vma-hooks'];
-
 /** The rules, as they appear in Violation.property. */
 export const RULE = {
   zeroWhileMapped: 'proposal: Zero while the folio is mapped',
@@ -66,7 +64,8 @@ interface Saturating extends MapcountScheme {
   snapshotOf(folio: Folio): PlainSnapshot;
 }
 
-const isProposal = (s: MapcountScheme): boolean => PROPOSAL_SCHEMES.includes(s.name);
+/** Is the scheme one of the proposal's two variants? (Asked for every scheme of every folio of every state.) */
+const isProposal = (s: MapcountScheme): boolean => s.name === 'proposal' || s.name === 'proposal+vma-hooks';
 
 /** Does the kernel run a proposal scheme? (No list: the explorer asks after every operation and VMA change.) */
 const hasProposal = (k: Kernel): boolean => {

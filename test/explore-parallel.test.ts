@@ -5,7 +5,10 @@ import { Executor } from '../checker/explore/executor.ts';
 import { exploreBfsParallel } from '../checker/explore/parallel.ts';
 import { cloneSystem, defaultExploreSchemes } from '../checker/explore/world.ts';
 import { defaultScope, enumerateOperations, hazardScopes } from '../checker/scope.ts';
+import fc from 'fast-check';
 import type { SchemeName } from '../model/schemes/scheme.ts';
+import { pageMapcountOf } from '../model/schemes/truth.ts';
+import type { Folio, MmSystem } from '../model/types.ts';
 
 const SCHEMES: SchemeName[] = ['large-6.12', 'proposal', 'proposal+vma-hooks'];
 
@@ -55,6 +58,41 @@ describe('explorer fast paths equal the reference', () => {
       }
     }
     expect(checked).toBeGreaterThan(50);
+  });
+
+  it('pageMapcountOf answers each system as its page tables say, asked about a state and its parent in turn', () => {
+    const scope = defaultScope();
+    const exec = new Executor('fast');
+    const ops = enumerateOperations(scope);
+    // the oracle: PTEs mapping the page plus PMDs mapping the folio, read off every mm
+    const entries = (sys: MmSystem, folio: Folio, page: number): number => {
+      let n = 0;
+      for (const mm of sys.mms.values()) {
+        for (const p of mm.ptes.values()) if (p.kind === 'present' && p.folio === folio.id && p.page === page) n++;
+        for (const p of mm.pmds.values()) if (p.folio === folio.id) n++;
+      }
+      return n;
+    };
+    const agree = (sys: MmSystem): void => {
+      // the zero pages are in no rmap: truth does not count their entries
+      for (const f of sys.folios.values())
+        if (f.kind !== 'zero' && f.kind !== 'huge-zero') for (let page = 0; page < 1 << f.order; page++) expect(pageMapcountOf(sys, f, page)).toBe(entries(sys, f, page));
+    };
+    fc.assert(
+      fc.property(fc.array(fc.nat(ops.length - 1), { minLength: 1, maxLength: 6 }), (path) => {
+        let s = rootState(scope, defaultExploreSchemes(scope), exec);
+        for (const i of path) {
+          const next = exec.child(s, ops[i]).next;
+          if (next === null) continue;
+          // a copy has the generation of its parent: the memo must tell the systems apart
+          agree(s.k.sys);
+          agree(next.k.sys);
+          agree(s.k.sys);
+          s = next;
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('FingerprintSet: a set, at most 16 bytes a state past its initial capacity', () => {

@@ -1,5 +1,5 @@
 import type { Folio, MmSystem } from '../types.ts';
-import { zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
+import { copyCosts, zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
 
 /**
  * `large-6.12`: Linux 6.12's accounting (mm/rmap.c __folio_add_rmap / __folio_remove_rmap /
@@ -314,7 +314,7 @@ export class Large612 implements MapcountScheme {
 
   clone(sys: MmSystem): Large612 {
     const copy = new Large612(sys);
-    Object.assign(copy.costs, this.costs);
+    copyCosts(copy.costs, this.costs);
     // field by field: an object spread is several times slower (the explorer clones per state)
     for (const [id, c] of this.state) copy.state.set(id, { mapcount: c.mapcount.slice(), largeMapcount: c.largeMapcount, entireMapcount: c.entireMapcount, nrPagesMapped: c.nrPagesMapped });
     for (const [id, n] of this.refs) copy.refs.set(id, n);

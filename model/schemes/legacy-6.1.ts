@@ -8,7 +8,7 @@ import {
   type ThpMappingState,
 } from '../machines/thp-mapping.ts';
 import type { Folio, MmSystem } from '../types.ts';
-import { zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
+import { copyCosts, zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
 
 /**
  * `legacy-6.1`: Linux 6.1's exact accounting (mm/rmap.c, mm/huge_memory.c, mm/util.c of v6.1).
@@ -385,7 +385,7 @@ export class Legacy61 implements MapcountScheme {
 
   clone(sys: MmSystem): Legacy61 {
     const copy = new Legacy61(sys);
-    Object.assign(copy.costs, this.costs);
+    copyCosts(copy.costs, this.costs);
     for (const [id, c] of this.plain) copy.plain.set(id, { ...c, mapcount: c.mapcount.slice() });
     for (const [id, actor] of this.thps) {
       const snapshot = actor.getPersistedSnapshot();

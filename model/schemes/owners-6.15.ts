@@ -1,5 +1,5 @@
 import type { Folio, MmSystem, Vma } from '../types.ts';
-import { zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
+import { copyCosts, zeroCosts, type Costs, type MapcountScheme, type RmapCall } from './scheme.ts';
 
 /**
  * `owners-6.15`: Linux 6.15 with CONFIG_MM_ID (selected by TRANSPARENT_HUGEPAGE) and
@@ -318,7 +318,7 @@ export class Owners615 implements MapcountScheme {
   clone(sys: MmSystem): Owners615 {
     const other = new Owners615(sys);
     for (const [id, s] of this.folios) other.folios.set(id, copyState(s));
-    Object.assign(other.costs, this.costs);
+    copyCosts(other.costs, this.costs);
     return other;
   }
 }

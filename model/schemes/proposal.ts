@@ -12,7 +12,7 @@ import {
   type SaturatingEvent,
   type SaturatingState,
 } from '../machines/saturating-mapcount.ts';
-import { zeroCosts, type Costs, type MapcountScheme, type RmapCall, type VmaChange } from './scheme.ts';
+import { copyCosts, zeroCosts, type Costs, type MapcountScheme, type RmapCall, type VmaChange } from './scheme.ts';
 
 /**
  * `proposal` and `proposal+vma-hooks`: Wilcox's "Zero, One, Two, Many" (reference/proposal.txt).
@@ -245,7 +245,7 @@ export abstract class SaturatingScheme implements MapcountScheme {
 
   protected copyInto<T extends SaturatingScheme>(other: T): T {
     for (const [id, engine] of this.engines) other.engines.set(id, engine.copy());
-    Object.assign(other.costs, this.costs);
+    copyCosts(other.costs, this.costs);
     return other;
   }
 

@@ -75,6 +75,15 @@ export interface Costs {
 
 export const zeroCosts = (): Costs => ({ atomics: 0, cachelines: 0, rmapWalks: 0, vmasVisited: 0, ptesScanned: 0 });
 
+/** A clone's costs: the counts so far, field by field (Object.assign is a runtime call; the explorer clones every scheme per state). */
+export function copyCosts(into: Costs, from: Costs): void {
+  into.atomics = from.atomics;
+  into.cachelines = from.cachelines;
+  into.rmapWalks = from.rmapWalks;
+  into.vmasVisited = from.vmasVisited;
+  into.ptesScanned = from.ptesScanned;
+}
+
 /** A VMA-structure change that no rmap call reports (the proposal's hazards). */
 export type VmaChange =
   /** __split_vma(): `created` is the new VMA that took part of `original`'s range. */

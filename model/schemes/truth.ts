@@ -66,14 +66,19 @@ export class Truth implements MapcountScheme {
  * Per-page mapcounts of each folio read off its entries, reused until the next page-table write:
  * a query of every page of a large folio (smaps, kpagecount) reads the entries once, not once per page.
  */
-const pageCounts = new WeakMap<MmSystem, { generation: number; folios: Map<number, Int32Array> }>();
+/**
+ * The counts of one system at one generation: the last asked about (the queries of a system come
+ * together: a replay has one, the explorer checks one state after the other; a WeakMap entry per
+ * explored state cost more than the counts it saved).
+ */
+let pageCounts: { sys: MmSystem | null; generation: number; folios: Map<number, Int32Array> } = { sys: null, generation: 0, folios: new Map() };
 
 /** Entries mapping page `page` of the folio: its PTEs plus every PMD mapping the whole folio. */
 export function pageMapcountOf(sys: MmSystem, folio: Folio, page: number): number {
-  let cache = pageCounts.get(sys);
-  if (!cache || cache.generation !== sys.ptGeneration) {
-    cache = { generation: sys.ptGeneration, folios: new Map() };
-    pageCounts.set(sys, cache);
+  let cache = pageCounts;
+  if (cache.sys !== sys || cache.generation !== sys.ptGeneration) {
+    cache = { sys, generation: sys.ptGeneration, folios: new Map() };
+    pageCounts = cache;
   }
   let counts = cache.folios.get(folio.id);
   if (!counts) {
