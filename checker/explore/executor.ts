@@ -20,10 +20,10 @@ import { cloneKernel } from './world.ts';
  *     wrapped by machine.provide() (true and false results recorded), transitions taken read
  *     from xstate's inspection API (@xstate.microstep);
  *   - 'fast' (the exhaustive search): the machine's own definition run by MachineInterpreter
- *     (model/machines/interpreter.ts), which reports the guards it evaluates and the transitions
+ *     (model/machines/interpreter.ts), which counts the guards it evaluates and the transitions
  *     it takes; test/mm-system-fastpath.test.ts keeps both identical (kernels, outcomes, coverage).
- *   - Saturating mapcount machine: each proposal scheme's per-folio send is wrapped on the
- *     instance (after every clone), and the transition the machine takes is selected from the
+ *   - Saturating mapcount machine: each proposal scheme tells of every per-folio send through
+ *     its onSend field (set after every clone), and the transition the machine takes is selected from the
  *     machine's own config and guard implementations, exactly as xstate and the fast path do.
  */
 
@@ -144,6 +144,8 @@ class Tally<K> {
   }
 }
 
+const add = (m: Map<string, number>, key: string, n: number): void => void m.set(key, (m.get(key) ?? 0) + n);
+
 /** The tallies an executor records into, one per map of Coverage. */
 class Tallies {
   readonly mmTaken = new Tally<AnyTransitionDefinition>((c) => c.mmTaken, transitionKey);
@@ -216,8 +218,8 @@ export class Executor {
   private readonly send: (op: MmOperation) => void;
   /** The fast engine's interpreter. */
   private readonly fast: MachineInterpreter<MmContext, MmOperation> | null = null;
-  /** Targetless transitions whose actions may all leave the kernel untouched, with the checks saying when. */
-  private readonly untouched = new Map<AnyTransitionDefinition, UntouchedCheck[]>();
+  /** Per step of the fast engine (by index): the checks saying when a targetless step whose actions may all leave the kernel untouched does. */
+  private readonly untouched: (readonly UntouchedCheck[] | undefined)[] = [];
   /** When set, the VMA changes of each operation, as the kernel functions that made them. */
   vmaChanges: string[] | null = null;
   /** The monitor of the state being expanded, fed from inside the operation. */
@@ -228,13 +230,15 @@ export class Executor {
     const taken = (t: AnyTransitionDefinition): void => tallies.mmTaken.bump(t);
     const noted = (name: string, result: boolean): void => (result ? tallies.mmTrue : tallies.mmFalse).bump(name);
     if (engine === 'fast') {
-      const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [], readers: undefined }, outcome: 'ok', fault: null }, { guard: noted, transition: taken });
+      // the interpreter counts guards and transitions in its steps (read by `coverage`)
+      const fast = new MachineInterpreter<MmContext, MmOperation>(mmSystemMachine, { k: { sys: null as never, schemes: [], readers: undefined }, outcome: 'ok', fault: null });
       this.fast = fast;
       this.context = fast.context;
       this.send = (op) => fast.send(op);
-      for (const t of allTransitions(mmSystemMachine)) {
+      for (const step of fast.steps) {
+        const t = step.def;
         const checks = t.actions.map((a) => LEAVES_KERNEL_UNTOUCHED[nameOf(a)]);
-        if (!t.target?.length && checks.length && checks.every((c) => c !== undefined)) this.untouched.set(t, checks);
+        if (!t.target?.length && checks.length && checks.every((c) => c !== undefined)) this.untouched[step.index] = checks;
       }
     } else {
       const wrapped: Record<string, GuardImpl> = {};
@@ -259,7 +263,14 @@ export class Executor {
   /** The machines' coverage of every operation run so far. */
   get coverage(): Coverage {
     this.tallies.flush(this.recorded);
-    return this.recorded;
+    const r = this.recorded;
+    for (const { counts, def, guardName } of this.fast?.steps ?? []) {
+      if (counts.taken) add(r.mmTaken, transitionKey(def), counts.taken);
+      if (guardName !== null && counts.guardTrue) add(r.mmTrue, guardName, counts.guardTrue);
+      if (guardName !== null && counts.guardFalse) add(r.mmFalse, guardName, counts.guardFalse);
+      counts.taken = counts.guardTrue = counts.guardFalse = 0;
+    }
+    return r;
   }
 
   /**
@@ -331,7 +342,7 @@ export class Executor {
     context.k = s.k;
     context.fault = null;
     const step = this.fast.select(op);
-    const checks = step === null ? undefined : this.untouched.get(step.def);
+    const checks = step === null ? undefined : this.untouched[step.index];
     if (checks !== undefined && leavesUntouched(checks, context, op)) {
       this.fast.complete(step, op);
       return { outcome: context.outcome, next: null };
