@@ -32,6 +32,8 @@ describe('bench smoke', () => {
     expect(r.explore.distinct).toBeGreaterThan(0);
     expect(r.explore.distinctPerSecond).toBeGreaterThan(0);
     expect(r.explore.bytesPerState).toBeGreaterThan(0);
+    expect(r.exploreDeep.distinct).toBeGreaterThan(r.explore.distinct);
+    expect(r.exploreDeep.distinctPerSecond).toBeGreaterThan(0);
     expect(r.scale.map((s: { workload: string }) => s.workload)).toEqual(['shared-file', 'fork-thp']);
     for (const s of r.scale) {
       expect(s.small.verdict).toBe('agree');
