@@ -179,7 +179,7 @@ export class EventEncoder {
   private object(o: Record<string, unknown>): void {
     let node = this.shapes;
     for (const k in o) {
-      let next = node.lastKey === k ? node.lastNext : node.next.get(k);
+      const next = node.lastKey === k ? node.lastNext : node.next.get(k);
       if (next === undefined) return this.newObject(o);
       node.lastKey = k;
       node.lastNext = next;
