@@ -1,26 +1,33 @@
 import type { Kernel } from './kernel.ts';
 import { splitAround, vma_merge } from './mmap.ts';
 import type { Outcome } from './outcome.ts';
-import type { Mm, MmSystem } from './types.ts';
+import type { Mm, MmSystem, Vma } from './types.ts';
 import { vmasIn } from './vma.ts';
 
 /**
- * mm/mprotect.c: mprotect_fixup() splits VMAs at the range edges (a PMD straddling an edge is
- * split), changes their protection, write-protects the entries when write is removed
- * (change_protection()), then merges with neighbours of equal flags. No rmap call: mapcounts of
- * the exact schemes do not change, but the number of VMAs mapping a folio does.
+ * mm/mprotect.c: do_mprotect_pkey() calls mprotect_fixup() for each VMA of the range, which returns
+ * at once when the VMA already has the protection (newflags == oldflags: no split, no merge);
+ * otherwise it splits the VMA at the range edges (a PMD straddling an edge is split), changes its
+ * protection, write-protects the entries when write is removed (change_protection()), and merges
+ * it with neighbours of equal flags. No rmap call: mapcounts of the exact schemes do not change, but
+ * the number of VMAs mapping a folio does.
  */
 export function do_mprotect(k: Kernel, mm: Mm, start: number, len: number, prot: { read: boolean; write: boolean }): Outcome {
   const early = mprotectEarlyEnd(k.sys, mm, start, len);
   if (early !== null) return early;
   const { sys } = k;
   const end = start + len;
-  for (const vma of splitAround(k, mm, start, end, 'inside')) {
-    vma.read = prot.read;
-    vma.write = prot.write;
-    if (!prot.write) writeProtect(k, mm, vma.start, vma.end);
+  const changed = new Set<Vma>();
+  for (const vma of vmasIn(sys, mm, start, end)) {
+    if (vma.read === prot.read && vma.write === prot.write) continue;
+    for (const part of splitAround(k, mm, Math.max(start, vma.start), Math.min(end, vma.end), 'inside')) {
+      part.read = prot.read;
+      part.write = prot.write;
+      if (!prot.write) writeProtect(k, mm, part.start, part.end);
+      changed.add(part);
+    }
   }
-  for (const vma of vmasIn(sys, mm, start, end)) vma_merge(k, mm, vma);
+  for (const vma of vmasIn(sys, mm, start, end)) if (changed.has(vma)) vma_merge(k, mm, vma);
   return 'ok';
 }
 
