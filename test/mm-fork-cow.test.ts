@@ -47,3 +47,27 @@ describe('fork + COW of a PMD-mapped anon THP (as seen on a real 6.1 kernel)', (
     expect(run({ type: 'MUNMAP', pid: 1, addr: MB2 + 1, len: PAGE })).toBe('EINVAL');
   });
 });
+
+describe('mprotect_fixup(): newflags == oldflags', () => {
+  it('leaves a VMA that already has the protection alone (no split, no PMD split), and splits one that changes', () => {
+    const { k, run } = boot();
+    expect(run({ type: 'SPAWN', pid: 1 })).toBe('ok');
+    expect(run({ type: 'MMAP', pid: 1, addr: MB2, len: MB2, read: true, write: true, shared: false, fixed: true })).toBe('ok');
+    expect(run({ type: 'FAULT', pid: 1, addr: MB2, write: true })).toBe('ok');
+    const mm = () => k.sys.mms.get(1)!;
+    const vmas = (): number => mm().vmas.length;
+    expect(vmas()).toBe(1);
+    // the same protection over a page in the middle: mprotect_fixup() returns before __split_vma()
+    expect(run({ type: 'MPROTECT', pid: 1, addr: MB2 + 4 * PAGE, len: PAGE, read: true, write: true })).toBe('ok');
+    expect(vmas()).toBe(1);
+    expect(mm().pmds.size).toBe(1);
+    // another protection: three VMAs, the PMD split at the edges
+    expect(run({ type: 'MPROTECT', pid: 1, addr: MB2 + 4 * PAGE, len: PAGE, read: true, write: false })).toBe('ok');
+    expect(vmas()).toBe(3);
+    expect(mm().pmds.size).toBe(0);
+    // over all three with the middle one's protection: only the outer two change, and all merge into one
+    expect(run({ type: 'MPROTECT', pid: 1, addr: MB2, len: MB2, read: true, write: false })).toBe('ok');
+    expect(vmas()).toBe(1);
+  });
+});
+
