@@ -44,7 +44,7 @@ export interface OpenTraceOptions {
   readonly readerThread?: boolean;
 }
 
-export const READER_THREAD_BYTES = 4 << 20;
+const READER_THREAD_BYTES = 4 << 20;
 
 type OpenFtrace = (path: string, opts?: OpenTraceOptions) => Promise<TraceStream>;
 

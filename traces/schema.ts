@@ -199,7 +199,6 @@ function fieldsValid(value: Record<string, unknown>, f: Fields, event: boolean):
   return present === f.required.size;
 }
 
-const isObjectValue = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isString = (v: unknown): boolean => typeof v === 'string';
 const isNonEmpty = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
 const isBool = (v: unknown): boolean => typeof v === 'boolean';
@@ -208,12 +207,12 @@ const oneOf =
   (v) =>
     values.includes(v);
 const isInt = (min: number, max: number): Check => (v) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
-const objectOf = (f: Fields): Check => (v) => isObjectValue(v) && fieldsValid(v, f, false);
+const objectOf = (f: Fields): Check => (v) => isObject(v) && fieldsValid(v, f, false);
 /** An object whose field names are identifiers, each value passing `each`. */
 const recordOf =
   (each: Check): Check =>
   (v) => {
-    if (!isObjectValue(v)) return false;
+    if (!isObject(v)) return false;
     for (const key in v) if (Object.prototype.hasOwnProperty.call(v, key) && (!validName(validFields, FIELD, key) || !each(v[key]))) return false;
     return true;
   };
