@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { X86_64, type Geometry } from '../model/geometry.ts';
 import type { Kernel } from '../model/kernel.ts';
 import { startMmSystem } from '../model/machines/mm-system.ts';
@@ -46,4 +50,21 @@ export function testVma(
     else i_mmap_insert(sys, vma);
   }
   return vma;
+}
+
+/**
+ * A temporary directory for one test file's inputs, removed after its tests: `path` names a fresh
+ * file in it, `file` writes one (names are numbered, so no two tests share a file).
+ */
+export function tempFiles(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const path = (name = 'trace.jsonl'): string => join(dir, `${n++}-${name}`);
+  const file = (content: string | Buffer, name?: string): string => {
+    const p = path(name);
+    writeFileSync(p, content);
+    return p;
+  };
+  return { dir, path, file };
 }

@@ -1,13 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { synthesize, syntheticHeader } from '../bench/generate.ts';
 import { TraceInputError, type PositionedEvent, type TraceHeader } from '../traces/events.ts';
 import { openTrace } from '../traces/reader.ts';
+import { tempFiles } from './helpers.ts';
 
 /**
  * A JSON Lines trace read on its own thread (traces/jsonl-thread.ts) gives what the main-thread
@@ -15,14 +14,7 @@ import { openTrace } from '../traces/reader.ts';
  * (file:line:column and words) after the same events, whatever is wrong with the file.
  */
 
-const tmp = mkdtempSync(join(tmpdir(), 'trollcount-thread-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let fileNo = 0;
-function file(content: string | Buffer, name = 'trace.jsonl'): string {
-  const p = join(tmp, `${fileNo++}-${name}`);
-  writeFileSync(p, content);
-  return p;
-}
+const { file } = tempFiles('trollcount-thread-');
 
 interface Read {
   readonly header?: TraceHeader;

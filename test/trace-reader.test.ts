@@ -1,9 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TraceInputError, type PositionedEvent, type TraceEvent, type TraceHeader } from '../traces/events.ts';
 import { JsonlWriter, formatJsonl } from '../traces/jsonl-writer.ts';
 import { readLines } from '../traces/lines.ts';
@@ -13,19 +12,11 @@ import { ADVICE } from '../model/madvise.ts';
 import { folioAt } from '../model/machines/mm-system.ts';
 import { EVENT_KINDS } from '../traces/schema.ts';
 import { JsonSyntaxError, TraceDocumentReader } from '../traces/json-document.ts';
-import { boot } from './helpers.ts';
+import { boot, tempFiles } from './helpers.ts';
 
 const FIXTURES = new URL('../traces/fixtures/', import.meta.url).pathname;
 const fixture = (name: string): string => join(FIXTURES, name);
-const tmp = mkdtempSync(join(tmpdir(), 'trollcount-reader-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let fileNo = 0;
-/** A temporary file with this content. */
-function file(content: string | Buffer, name = 'trace.jsonl'): string {
-  const p = join(tmp, `${fileNo++}-${name}`);
-  writeFileSync(p, content);
-  return p;
-}
+const { path: tmpPath, file } = tempFiles('trollcount-reader-');
 
 /** Read a trace as far as it goes: the events before the first error, and the error. */
 async function collect(path: string): Promise<{ header?: TraceHeader; events: PositionedEvent[]; error?: unknown }> {
@@ -116,7 +107,7 @@ describe('hand-written fixtures', () => {
     expect(add.args['flags1']).toBe('0xffffffffffffffff');
     expect(add.args['fmapcount']).toBe(-1);
     // and through the writer
-    const p = join(tmp, 'big.jsonl.gz');
+    const p = tmpPath('big.jsonl.gz');
     const w = new JsonlWriter(p);
     await w.header(HEADER);
     for (const e of events) await w.event(e.event);
@@ -215,7 +206,7 @@ describe('JSON document and JSON Lines', () => {
 
   it('formatJsonl writes what JsonlWriter writes', async () => {
     const evs: TraceEvent[] = [{ ev: 'lost', count: 1 }, { ev: 'step', name: 'fork' }];
-    const p = join(tmp, 'w.jsonl');
+    const p = tmpPath('w.jsonl');
     const w = new JsonlWriter(p);
     await w.header(HEADER);
     for (const e of evs) await w.event(e);
@@ -224,7 +215,7 @@ describe('JSON document and JSON Lines', () => {
   });
 
   it('the writer refuses an invalid event, naming the line it would have had', async () => {
-    const w = new JsonlWriter(join(tmp, 'bad-w.jsonl'));
+    const w = new JsonlWriter(tmpPath('bad-w.jsonl'));
     await w.header(HEADER);
     await w.event({ ev: 'lost', count: 1 });
     expect(() => w.event({ ev: 'fault', address: 4096 as unknown as string, errorCode: '0x6' })).toThrow(/bad-w\.jsonl:3: 'fault' event: field 'address' must be a lowercase hex string/);
@@ -394,7 +385,7 @@ describe('errors name file:line:column and what was expected', () => {
   });
 
   it('a missing file', async () => {
-    const p = join(tmp, 'does-not-exist.jsonl');
+    const p = tmpPath('does-not-exist.jsonl');
     expect((await failure(p)).what).toMatch(/cannot read the trace file: ENOENT/);
   });
 });
@@ -485,7 +476,7 @@ describe('properties', () => {
   it('JsonlWriter then openTrace is the identity (64-bit hex pointers included), plain and gzip', async () => {
     await fc.assert(
       fc.asyncProperty(traceHeader, fc.array(traceEvent, { maxLength: 30 }), fc.boolean(), async (header, events, gz) => {
-        const p = join(tmp, `rt-${fileNo++}.jsonl${gz ? '.gz' : ''}`);
+        const p = tmpPath(`rt.jsonl${gz ? '.gz' : ''}`);
         const w = new JsonlWriter(p);
         await w.header(header);
         for (const e of events) await w.event(e);
