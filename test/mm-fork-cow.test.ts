@@ -71,3 +71,51 @@ describe('mprotect_fixup(): newflags == oldflags', () => {
   });
 });
 
+
+describe('do_mprotect_pkey(): a hole in the range', () => {
+  // two VMAs [A, A+4P) and [A+8P, A+12P) with a hole between them, each with a written page
+  const setup = () => {
+    const b = boot();
+    const A = 4 * MB2;
+    expect(b.run({ type: 'SPAWN', pid: 1 })).toBe('ok');
+    for (const at of [A, A + 8 * PAGE]) {
+      expect(b.run({ type: 'MMAP', pid: 1, addr: at, len: 4 * PAGE, read: true, write: true, shared: false, fixed: true })).toBe('ok');
+      expect(b.run({ type: 'FAULT', pid: 1, addr: at, write: true })).toBe('ok');
+    }
+    const vmas = () => b.k.sys.mms.get(1)!.vmas.map((id) => b.k.sys.vmas.get(id)!).map((v) => ({ start: (v.start - A) / PAGE, end: (v.end - A) / PAGE, write: v.write }));
+    const pteWritable = (page: number) => {
+      const pte = b.k.sys.mms.get(1)!.ptes.get((A + page * PAGE) / PAGE)!;
+      return pte.kind === 'present' && pte.writable;
+    };
+    return { ...b, A, vmas, pteWritable };
+  };
+
+  it('changes the VMAs before the hole, then fails with ENOMEM (vma->vm_start != tmp)', () => {
+    const { run, A, vmas, pteWritable } = setup();
+    expect(run({ type: 'MPROTECT', pid: 1, addr: A + 2 * PAGE, len: 10 * PAGE, read: true, write: false })).toBe('ENOMEM');
+    expect(vmas()).toEqual([
+      { start: 0, end: 2, write: true },
+      { start: 2, end: 4, write: false },
+      { start: 8, end: 12, write: true },
+    ]);
+    expect(pteWritable(0)).toBe(true);
+    expect(pteWritable(8)).toBe(true);
+  });
+
+  it('changes every VMA when the hole is at the end, then fails with ENOMEM (tmp < end)', () => {
+    const { run, A, vmas, pteWritable } = setup();
+    expect(run({ type: 'MPROTECT', pid: 1, addr: A + 8 * PAGE, len: 8 * PAGE, read: true, write: false })).toBe('ENOMEM');
+    expect(vmas()).toEqual([
+      { start: 0, end: 4, write: true },
+      { start: 8, end: 12, write: false },
+    ]);
+    expect(pteWritable(8)).toBe(false);
+  });
+
+  it('touches nothing when the range starts in a hole (vma->vm_start > start)', () => {
+    const { run, A, vmas } = setup();
+    const before = vmas();
+    expect(run({ type: 'MPROTECT', pid: 1, addr: A + 4 * PAGE, len: 8 * PAGE, read: true, write: false })).toBe('ENOMEM');
+    expect(vmas()).toEqual(before);
+  });
+});

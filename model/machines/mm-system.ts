@@ -21,7 +21,7 @@ import {
 import { do_mmap, do_munmap, exit_mmap, munmapEarlyEnd } from '../mmap.ts';
 import { createInode, createProcess } from '../mm.ts';
 import { migrate_folio } from '../migrate.ts';
-import { do_mprotect, mprotectEarlyEnd } from '../mprotect.ts';
+import { do_mprotect, mprotectLeavesUntouched } from '../mprotect.ts';
 import { do_mremap, mremapEarlyEnd } from '../mremap.ts';
 import { dup_mmap } from '../fork.ts';
 import type { MmOperation } from '../operations.ts';
@@ -397,7 +397,8 @@ const always = (): boolean => true;
 /**
  * When an action leaves the kernel as it was, for the operation at hand: the errno actions
  * always; a syscall's action when the checks its kernel function makes before touching anything
- * end it (bad arguments, a hole in the range, nothing mapped there). The explorer takes a
+ * end it (bad arguments, a hole in the range, nothing mapped there), or when it finds nothing to
+ * change (mprotect() over VMAs that all have the protection already). The explorer takes a
  * transition whose actions all leave the kernel untouched on the explored state itself, without
  * copying it (checker/explore/executor.ts); test/mm-system-fastpath.test.ts checks the kernel
  * indeed stays as it was.
@@ -413,7 +414,7 @@ export const LEAVES_KERNEL_UNTOUCHED: Readonly<Record<string, (context: MmContex
   },
   do_mprotect: (context, event) => {
     const e = event as Ev<'MPROTECT'>;
-    return mprotectEarlyEnd(context.k.sys, mmOf(context, e)!, e.addr, e.len) !== null;
+    return mprotectLeavesUntouched(context.k.sys, mmOf(context, e)!, e.addr, e.len, e);
   },
   do_mremap: (context, event) => mremapEarlyEnd(context.k.sys, mmOf(context, event)!, event as Ev<'MREMAP'>) !== null,
 };
