@@ -13,36 +13,46 @@ import { vmasIn } from './vma.ts';
 export const ADVICE = ['DONTNEED', 'HUGEPAGE', 'NOHUGEPAGE', 'COLD', 'PAGEOUT', 'FREE'] as const;
 export type Advice = (typeof ADVICE)[number];
 
+/**
+ * do_madvise() / madvise_walk_vmas(): the advice is applied VMA by VMA over the range; holes in it
+ * are skipped and make the call fail with ENOMEM once every VMA is done ("If the interval
+ * [start,end) covers some unmapped address ranges, just ignore them, but return -ENOMEM at the
+ * end"); an error of one VMA (MADV_FREE on a VMA that is not anonymous) ends the walk there.
+ */
 export function do_madvise(k: Kernel, mm: Mm, start: number, len: number, advice: Advice): Outcome {
   const { sys } = k;
   const g = sys.config.geometry;
   if (len <= 0 || start % g.pageSize !== 0 || len % g.pageSize !== 0) return 'EINVAL';
   const end = start + len;
-  if (vmasIn(sys, mm, start, end).length === 0) return 'ENOMEM';
+  const vmas = vmasIn(sys, mm, start, end);
+  if (vmas.length === 0) return 'ENOMEM';
+  let covered = 0;
+  for (const vma of vmas) covered += Math.min(vma.end, end) - Math.max(vma.start, start);
+  const done: Outcome = covered === len ? 'ok' : 'ENOMEM';
   switch (advice) {
     case 'HUGEPAGE':
     case 'NOHUGEPAGE':
       // madvise_update_vma(): split at the edges, set VM_(NO)HUGEPAGE, merge again
       for (const vma of splitAround(k, mm, start, end, 'inside')) vma.hugepage = advice === 'HUGEPAGE' ? 'hugepage' : 'nohugepage';
       for (const vma of vmasIn(sys, mm, start, end)) vma_merge(k, mm, vma);
-      return 'ok';
+      return done;
     case 'DONTNEED':
       // zap_page_range_single() per VMA: a partly covered PMD is split, then PTEs zapped
-      for (const vma of vmasIn(sys, mm, start, end)) unmap_page_range(k, mm, vma, Math.max(start, vma.start), Math.min(end, vma.end));
-      return 'ok';
+      for (const vma of vmas) unmap_page_range(k, mm, vma, Math.max(start, vma.start), Math.min(end, vma.end));
+      return done;
     case 'COLD':
     case 'PAGEOUT':
     case 'FREE':
-      for (const folio of exclusiveFoliosIn(k, mm, start, end, advice !== 'FREE' || isPrivateAnon(k, mm, start, end))) {
-        if (advice === 'PAGEOUT') shrink_folio(k, folio);
-        // COLD only deactivates and FREE only marks lazyfree: no mapping changes
+      for (const vma of vmas) {
+        // madvise_free_single_vma(): "MADV_FREE works for only anon vma at the moment"
+        if (advice === 'FREE' && (vma.inode !== null || vma.shared)) return 'EINVAL';
+        for (const folio of exclusiveFoliosIn(k, mm, Math.max(start, vma.start), Math.min(end, vma.end))) {
+          if (advice === 'PAGEOUT') shrink_folio(k, folio);
+          // COLD only deactivates and FREE only marks lazyfree: no mapping changes
+        }
       }
-      return 'ok';
+      return done;
   }
-}
-
-function isPrivateAnon(k: Kernel, mm: Mm, start: number, end: number): boolean {
-  return vmasIn(k.sys, mm, start, end).every((vma) => vma.inode === null && !vma.shared);
 }
 
 /**
@@ -50,10 +60,9 @@ function isPrivateAnon(k: Kernel, mm: Mm, start: number, end: number): boolean {
  * (page_mapcount() != 1) are skipped; a large folio only partly covered by the range is split
  * first when it is mapped once. Returns the folios to act on.
  */
-function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number, eligible: boolean): Folio[] {
+function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio[] {
   const { sys } = k;
   const g = sys.config.geometry;
-  if (!eligible) return [];
   const out = new Set<Folio>();
   for (let addr = start; addr < end; addr += g.pageSize) {
     const pmd = getPmd(sys, mm, addr);
