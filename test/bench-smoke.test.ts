@@ -26,6 +26,9 @@ describe('bench smoke', () => {
       expect(run.checkOverBaseline).toBeGreaterThan(0);
       expect(run.check.maxRssMB).toBeGreaterThan(0);
       expect(run.check.cpuMs).toBeGreaterThan(0);
+      // a smoke run measures once; every round's time is in the JSON
+      expect(run.rounds).toBe(1);
+      for (const m of [run.baseline, run.check, run.checkExact]) expect(m.roundsMs).toHaveLength(1);
     }
     expect(r.runs[0].convert.linesPerSecond).toBeGreaterThan(0);
     expect(r.memory.peakMB.length).toBe(2);
