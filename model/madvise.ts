@@ -58,7 +58,10 @@ export function do_madvise(k: Kernel, mm: Mm, start: number, len: number, advice
 /**
  * madvise_cold_or_pageout_pte_range() / madvise_free_pte_range(): folios mapped elsewhere
  * (page_mapcount() != 1) are skipped; a large folio only partly covered by the range is split
- * first when it is mapped once. Returns the folios to act on.
+ * first when it is mapped once. A PMD entry is decided once (`goto huge_unlock` skips it whole),
+ * and 6.1 also ends the walk of a PMD's PTEs at a large folio it leaves whole (`break` in
+ * madvise_cold_or_pageout_pte_range(), `goto out` in madvise_free_pte_range()): the rest of that
+ * PMD's range is left alone. Returns the folios to act on.
  */
 function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio[] {
   const { sys } = k;
@@ -72,17 +75,25 @@ function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio
     const folio = sys.folios.get(id);
     if (!folio || folio.kind === 'zero' || folio.kind === 'huge-zero') continue;
     const page = pmd ? 0 : (pte as { page: number }).page;
-    k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page });
-    if (pageMapcountOf(sys, folio, page) !== 1) continue;
     const haddr = pmdAlignDown(g, addr);
+    const lastOfPmd = Math.min(haddr + pmdSize(g), end) - g.pageSize;
+    const leavesPmd = pmd !== undefined || (folio.order > 0 && sys.config.kernel === '6.1');
+    k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page });
+    if (pageMapcountOf(sys, folio, page) !== 1) {
+      if (leavesPmd) addr = lastOfPmd;
+      continue;
+    }
     const covered = folio.order === 0 || (pmd !== undefined && haddr >= start && haddr + pmdSize(g) <= end);
     if (!covered) {
-      if (split_huge_page(k, folio) !== 'ok') continue;
+      if (split_huge_page(k, folio) !== 'ok') {
+        if (leavesPmd) addr = lastOfPmd;
+        continue;
+      }
       addr -= g.pageSize; // look at the now small folio again
       continue;
     }
     out.add(folio);
-    if (pmd) addr = haddr + pmdSize(g) - g.pageSize;
+    if (pmd) addr = lastOfPmd;
   }
   return [...out];
 }

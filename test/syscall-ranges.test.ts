@@ -100,3 +100,33 @@ describe('madvise_walk_vmas(): holes are skipped, then ENOMEM', () => {
     expect(madvise(4, 4, 'DONTNEED')).toBe('ENOMEM');
   });
 });
+
+describe('MADV_PAGEOUT at a large folio mapped elsewhere', () => {
+  // the first half of a THP (PTE-mapped after munmap of the second half) shared with a child, then
+  // four small pages of the parent's own in the second half of the same PMD
+  const run = (kernel: '6.1' | '6.12') => {
+    const { k, run } = boot({ kernel });
+    const A = 4 * MB2;
+    const HALF = MB2 / 2;
+    expect(run({ type: 'SPAWN', pid: 1 })).toBe('ok');
+    expect(run({ type: 'MMAP', pid: 1, addr: A, len: MB2, read: true, write: true, shared: false, fixed: true })).toBe('ok');
+    expect(run({ type: 'FAULT', pid: 1, addr: A, write: true })).toBe('ok');
+    expect(run({ type: 'MUNMAP', pid: 1, addr: A + HALF, len: HALF })).toBe('ok');
+    expect(run({ type: 'FORK', pid: 1, child: 2 })).toBe('ok');
+    expect(run({ type: 'MMAP', pid: 1, addr: A + HALF, len: 4 * PAGE, read: true, write: true, shared: false, fixed: true })).toBe('ok');
+    for (let p = 0; p < 4; p++) expect(run({ type: 'FAULT', pid: 1, addr: A + HALF + p * PAGE, write: true })).toBe('ok');
+    const thp = k.sys.folios.get((k.sys.mms.get(1)!.ptes.get(A / PAGE) as { folio: number }).folio)!;
+    expect(thp.order).toBeGreaterThan(0);
+    expect(run({ type: 'MADVISE', pid: 1, addr: A, len: HALF + 4 * PAGE, advice: 'PAGEOUT' })).toBe('ok');
+    const present = (addr: number) => k.sys.mms.get(1)!.ptes.get(addr / PAGE)?.kind === 'present';
+    return { thpKept: present(A), smallKept: [0, 1, 2, 3].map((p) => present(A + HALF + p * PAGE)) };
+  };
+
+  it('6.1 ends the walk of the PMD there: the small pages after it stay (break)', () => {
+    expect(run('6.1')).toEqual({ thpKept: true, smallKept: [true, true, true, true] });
+  });
+
+  it('6.12 skips the folio and pages out the small pages after it (continue)', () => {
+    expect(run('6.12')).toEqual({ thpKept: true, smallKept: [false, false, false, false] });
+  });
+});
