@@ -23,7 +23,7 @@ import { writeSyntheticTrace, type SynthOptions } from './generate.ts';
  *       (the throughput once V8 has compiled the explorer in every thread);
  *   (e) peak memory of (b) for each size;
  * (a), (b), (c) and the depth-3 search run three times, alternating, and each figure is the run with
- * the median time (this VM's single runs vary by up to 1.5x);
+ * the median time (this VM's single runs vary by up to 1.6x);
  * and the scale case: per-event check cost (default, and exact replay alone) with 1,000 processes
  * sharing a file and 100 forked children sharing anon THPs, against small versions of the same
  * workloads (each the best of three runs, alternating small and large: the ratio is the figure).
@@ -181,7 +181,7 @@ async function main(argv: string[]): Promise<void> {
     warm(t.jsonl);
     if (t.ftrace) warm(t.ftrace);
     // rounds alternate the measurements, and each figure is the round with the median time: single
-    // runs on this VM vary by up to 1.5x (every round is kept in the JSON, `roundsMs`)
+    // runs on this VM vary by up to 1.6x (every round is kept in the JSON, `roundsMs`)
     const rounds: Record<'baseline' | 'check' | 'exact' | 'convert', ChildResult[]> = { baseline: [], check: [], exact: [], convert: [] };
     for (let k = 0; k < ROUNDS; k++) {
       rounds.baseline.push(inChild('baseline', t.jsonl));
