@@ -4,8 +4,9 @@ import type { Kernel } from './kernel.ts';
 import { splitAround, unmap_page_range, vma_merge } from './mmap.ts';
 import type { Outcome } from './outcome.ts';
 import { getPmd, getPte } from './page-table.ts';
-import { pageMapcountOf } from './schemes/truth.ts';
-import type { Folio, Mm } from './types.ts';
+import { likelyMappedShared } from './schemes/large-6.12.ts';
+import { pageMapcountOf, sharingNumbers } from './schemes/truth.ts';
+import type { Folio, Mm, MmSystem } from './types.ts';
 import { shrink_folio } from './vmscan.ts';
 import { vmasIn } from './vma.ts';
 
@@ -56,16 +57,21 @@ export function do_madvise(k: Kernel, mm: Mm, start: number, len: number, advice
 }
 
 /**
- * madvise_cold_or_pageout_pte_range() / madvise_free_pte_range(): folios mapped elsewhere
- * (page_mapcount() != 1) are skipped; a large folio only partly covered by the range is split
- * first when it is mapped once. A PMD entry is decided once (`goto huge_unlock` skips it whole),
- * and 6.1 also ends the walk of a PMD's PTEs at a large folio it leaves whole (`break` in
- * madvise_cold_or_pageout_pte_range(), `goto out` in madvise_free_pte_range()): the rest of that
- * PMD's range is left alone. Returns the folios to act on.
+ * madvise_cold_or_pageout_pte_range() / madvise_free_pte_range(): the folios of the range to act
+ * on, splitting the large ones the range maps only in part when they are not mapped elsewhere.
+ *
+ * A PMD entry is decided once (`goto huge_unlock` skips it whole): 6.1 asks page_mapcount() != 1,
+ * 6.12 folio_likely_mapped_shared(); a PMD only partly in the range is split first.
+ * A PTE-mapped large folio: 6.1 asks page_mapcount() != 1 of the page and splits the folio, and
+ * ends the walk of the PMD's PTEs at a folio it leaves whole (`break`, `goto out`); 6.12 takes the
+ * batch of PTEs mapping its following pages (madvise_folio_pte_batch()): a batch short of the whole
+ * folio splits it unless folio_likely_mapped_shared(), a whole one acts on it unless
+ * folio_mapcount() != folio_nr_pages(). A small folio: its mapcount != 1 skips it.
  */
 function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio[] {
   const { sys } = k;
   const g = sys.config.geometry;
+  const v612 = sys.config.kernel === '6.12';
   const out = new Set<Folio>();
   for (let addr = start; addr < end; addr += g.pageSize) {
     const pmd = getPmd(sys, mm, addr);
@@ -76,10 +82,26 @@ function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio
     if (!folio || folio.kind === 'zero' || folio.kind === 'huge-zero') continue;
     const page = pmd ? 0 : (pte as { page: number }).page;
     const haddr = pmdAlignDown(g, addr);
-    const lastOfPmd = Math.min(haddr + pmdSize(g), end) - g.pageSize;
-    const leavesPmd = pmd !== undefined || (folio.order > 0 && sys.config.kernel === '6.1');
-    k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page });
-    if (pageMapcountOf(sys, folio, page) !== 1) {
+    const pmdEnd = Math.min(haddr + pmdSize(g), end);
+    const lastOfPmd = pmdEnd - g.pageSize;
+    if (v612 && !pmd && folio.order > 0) {
+      const nr = pteBatch(sys, mm, addr, pmdEnd, folio, page);
+      const lastOfBatch = addr + (nr - 1) * g.pageSize;
+      if (nr < 1 << folio.order) {
+        k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page, test: 'likely-shared' });
+        if (likelyMappedShared(sharingNumbers(sys, folio)) || split_huge_page(k, folio) !== 'ok') addr = lastOfBatch;
+        else addr -= g.pageSize; // look at the now small folio again
+        continue;
+      }
+      k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page, test: 'whole-folio' });
+      if (sharingNumbers(sys, folio).mapcount === 1 << folio.order) out.add(folio);
+      addr = lastOfBatch;
+      continue;
+    }
+    const leavesPmd = pmd !== undefined || (folio.order > 0 && !v612);
+    const pmdTest = v612 && pmd !== undefined;
+    k.readers?.ask(k, { at: 'madvise_mapped_elsewhere', pid: mm.pid, folio, page, ...(pmdTest ? { test: 'likely-shared' as const } : {}) });
+    if (pmdTest ? likelyMappedShared(sharingNumbers(sys, folio)) : pageMapcountOf(sys, folio, page) !== 1) {
       if (leavesPmd) addr = lastOfPmd;
       continue;
     }
@@ -96,4 +118,15 @@ function exclusiveFoliosIn(k: Kernel, mm: Mm, start: number, end: number): Folio
     if (pmd) addr = lastOfPmd;
   }
   return [...out];
+}
+
+/** folio_pte_batch(): present PTEs from `addr` (below `end`) mapping page `page` of the folio and the pages after it, in order. */
+function pteBatch(sys: MmSystem, mm: Mm, addr: number, end: number, folio: Folio, page: number): number {
+  const g = sys.config.geometry;
+  let nr = 1;
+  for (let a = addr + g.pageSize; a < end && page + nr < 1 << folio.order; a += g.pageSize, nr++) {
+    const next = getPte(sys, mm, a);
+    if (next?.kind !== 'present' || next.folio !== folio.id || next.page !== page + nr) break;
+  }
+  return nr;
 }

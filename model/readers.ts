@@ -3,10 +3,11 @@ import { baseRefs } from './mm.ts';
 import { describeOperation, type MmOperation } from './operations.ts';
 import { entriesMapping, getPmd, getPte, scanVmaForFolio } from './page-table.ts';
 import { rmap_walk, rmapCandidates } from './rmap.ts';
+import { Large612, likelyMappedShared } from './schemes/large-6.12.ts';
 import { Owners615 } from './schemes/owners-6.15.ts';
 import { Proposal, ProposalVmaHooks } from './schemes/proposal.ts';
 import { SCHEME_NAMES, zeroCosts, type Costs, type MapcountScheme, type SchemeName } from './schemes/scheme.ts';
-import { Truth } from './schemes/truth.ts';
+import { Truth, mmsMapping, sharingNumbers } from './schemes/truth.ts';
 import type { Folio, Mm, MmSystem, Pid, Vma } from './types.ts';
 import { findVma } from './vma.ts';
 
@@ -53,8 +54,11 @@ import { findVma } from './vma.ts';
  * | pin_check: can_split_folio(), khugepaged          | pinned iff refcount != mapcount + extra (page    | report a pin that is not there (split,   | miss a pin: split / collapse / KSM merge / fork sharing a |
  * |   is_refcount_suitable(), KSM write_protect_page, |   and swap cache); the truth: GUP pins > 0       |   collapse refused, fork copies)         |   DMA-pinned page: the DMA goes to a page no longer mapped |
  * |   fork's maybe-pinned check                       |                                                  |                                          |                                                           |
- * | madvise_mapped_elsewhere: madvise_cold_or_pageout | skip when page mapcount != 1                     | skip a page only this process maps;      | deactivate / page out / lazy-free a page another process  |
- * |   _pte_range(), madvise_free_pte_range()          |                                                  |   act on one only the same mm maps again |   maps                                                    |
+ * | madvise_mapped_elsewhere: madvise_cold_or_pageout | skip when page mapcount != 1 (6.1; 6.12's small  | skip a page only this process maps;      | deactivate / page out / lazy-free a page another process  |
+ * |   _pte_range(), madvise_free_pte_range()          |   folios); 6.12's large folios: skip when        |   act on one only the same mm maps again |   maps                                                    |
+ * |                                                   |   folio_likely_mapped_shared() (PMD, part of the |                                          |                                                           |
+ * |                                                   |   folio in PTEs) or folio_mapcount() != nr_pages |                                          |                                                           |
+ * |                                                   |   (all of it in PTEs)                            |                                          |                                                           |
  *
  * How each scheme answers (from its own state):
  *   - legacy-6.1, large-6.12: their counters (page_mapcount, folio_mapcount, folio_mapped, the
@@ -177,13 +181,20 @@ export const READERS: Readonly<Record<ReaderName, ReaderInfo>> = {
   },
   madvise_mapped_elsewhere: {
     kernel: 'madvise_cold_or_pageout_pte_range() / madvise_free_pte_range()',
-    decision: 'skip the page when its mapcount != 1',
+    decision: "skip the page when its mapcount != 1 (6.1, and 6.12's small folios); 6.12's large folios: skip when folio_likely_mapped_shared() (a PMD, or PTEs mapping part of the folio) or when folio_mapcount() != folio_nr_pages() (PTEs mapping all of it)",
     safe: 'skipping a page only this process maps; acting on one only the same mm maps again',
     unsafe: 'deactivating / paging out / lazy-freeing a page another process maps',
   },
 };
 
 export type PinSite = 'can_split_folio' | 'khugepaged' | 'ksm' | 'fork';
+
+/**
+ * 6.12's madvise (COLD, PAGEOUT, FREE) asks of a large folio: `likely-shared`,
+ * folio_likely_mapped_shared() (a PMD entry, or PTEs mapping only part of the folio: split it?);
+ * `whole-folio`, folio_mapcount() != folio_nr_pages() (PTEs mapping all of it: act on it whole?).
+ */
+export type MadviseTest = 'likely-shared' | 'whole-folio';
 
 /** What an instrumented decision point of the emulated MM tells the reader log. */
 export type ReaderQuestion =
@@ -197,8 +208,11 @@ export type ReaderQuestion =
    * asks folio_mapped().
    */
   | { readonly at: 'try_to_unmap'; readonly folio: Folio; readonly vma: Vma }
-  /** A per-page shared check by process `pid` on page `page` of the folio. */
-  | { readonly at: 'numa_shared' | 'khugepaged_shared' | 'madvise_mapped_elsewhere'; readonly pid: Pid; readonly folio: Folio; readonly page: number }
+  /**
+   * A shared check by process `pid` at page `page` of the folio: per page (page mapcount), or for
+   * 6.12's madvise the folio-level tests (MadviseTest).
+   */
+  | { readonly at: 'numa_shared' | 'khugepaged_shared' | 'madvise_mapped_elsewhere'; readonly pid: Pid; readonly folio: Folio; readonly page: number; readonly test?: MadviseTest }
   /** A pin check comparing refcount with mapcount. */
   | { readonly at: 'pin_check'; readonly site: PinSite; readonly folio: Folio };
 
@@ -316,6 +330,24 @@ function smapsPage(s: MapcountScheme, folio: Folio, page: number): { divisor: nu
   return { divisor, shared: divisor >= 2 };
 }
 
+/** A scheme's answer to one of 6.12's folio-level madvise tests (MadviseTest), from its own numbers. */
+function madviseFolioAnswer(s: MapcountScheme, test: MadviseTest, folio: Folio): { shared: boolean; how: string } {
+  const nrPages = 1 << folio.order;
+  if (test === 'whole-folio') {
+    const m = s.folioMapcount(folio);
+    return { shared: m !== nrPages, how: `folio_mapcount ${m} of ${nrPages} pages${stateNote(s, folio)}` };
+  }
+  if (isOwners(s)) {
+    const shared = s.maybeMappedShared(folio);
+    return { shared, how: `folio_maybe_mapped_shared ${shared}` };
+  }
+  if (s instanceof Large612) return { shared: s.likelyMappedShared(folio), how: `folio_likely_mapped_shared, mapcount ${s.folioMapcount(folio)}` };
+  // without an entire mapcount: the folio's and the first page's numbers as the scheme gives them
+  const mapcount = s.folioMapcount(folio);
+  const shared = likelyMappedShared({ large: folio.order > 0, nrPages, mapcount, entire: 0, firstPage: s.pageMapcount(folio, 0) });
+  return { shared, how: `folio_likely_mapped_shared, mapcount ${mapcount}${stateNote(s, folio)}` };
+}
+
 /** The shared answer a scheme gives a per-page shared check; `differs` is the rule (> 1 or != 1). */
 function sharedAnswer(s: MapcountScheme, folio: Folio, page: number, isShared: (m: number) => boolean): { shared: boolean; how: string } {
   if (isOwners(s) && folio.order > 0) {
@@ -389,7 +421,7 @@ export class ReaderLog {
       case 'numa_shared':
       case 'khugepaged_shared':
       case 'madvise_mapped_elsewhere':
-        return this.sharedCheck(k, q.at, q.pid, q.folio, q.page);
+        return q.test === undefined ? this.sharedCheck(k, q.at, q.pid, q.folio, q.page) : this.madviseFolioCheck(k, q.test, q.pid, q.folio, q.page);
       case 'pin_check':
         return this.pinCheck(k, q.site, q.folio);
     }
@@ -658,6 +690,33 @@ export class ReaderLog {
         const a = sharedAnswer(s, folio, page, isShared);
         let cls: ReaderClass = 'exact';
         if (a.shared !== truthShared) cls = a.shared ? 'conservative' : otherMmMapsPage(sys, folio, page, pid) ? 'wrong' : 'conservative';
+        return { answer: `${word(a.shared)} (${a.how})`, cls };
+      });
+    }
+  }
+
+  /**
+   * 6.12's folio-level madvise tests (MadviseTest), each scheme from its own numbers: large-6.12
+   * its counters; owners-6.15 folio_maybe_mapped_shared() (what 6.15 asks there) and its exact
+   * folio_mapcount(); the proposal its count of VMAs as folio_mapcount() and as every page's
+   * mapcount. An answer "not shared" is wrong when another process maps the folio.
+   */
+  private madviseFolioCheck(k: Kernel, test: MadviseTest, pid: Pid, folio: Folio, page: number): void {
+    const { sys } = k;
+    if (isSpecial(folio)) return;
+    const nrPages = 1 << folio.order;
+    const truthNumbers = sharingNumbers(sys, folio);
+    const truthShared = test === 'likely-shared' ? likelyMappedShared(truthNumbers) : truthNumbers.mapcount !== nrPages;
+    const word = (shared: boolean): string => (shared ? 'skip (shared)' : 'act (not shared)');
+    const truthText =
+      test === 'likely-shared'
+        ? `${word(truthShared)} (folio_likely_mapped_shared: mapcount ${truthNumbers.mapcount}, entire ${truthNumbers.entire}, first page ${truthNumbers.firstPage})`
+        : `${word(truthShared)} (folio_mapcount ${truthNumbers.mapcount} of ${nrPages} pages)`;
+    const elsewhere = mmsMapping(sys, folio).some((p) => p !== pid);
+    for (const s of this.schemes(k)) {
+      this.judge(s, 'madvise_mapped_elsewhere', { folio, page, pid }, truthText, () => {
+        const a = madviseFolioAnswer(s, test, folio);
+        const cls: ReaderClass = a.shared === truthShared ? 'exact' : a.shared || !elsewhere ? 'conservative' : 'wrong';
         return { answer: `${word(a.shared)} (${a.how})`, cls };
       });
     }

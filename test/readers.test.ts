@@ -371,3 +371,46 @@ describe.each(['6.1', '6.12'] as KernelGeneration[])('random MM operations with 
     for (const reader of READER_NAMES) expect(reached.has(reader), reader).toBe(true);
   });
 });
+
+describe("6.12's madvise asks folio-level questions of a large folio", () => {
+  it('whole folio in PTEs, mapped by its process alone: folio_mapcount == nr_pages acts on it; the proposal (count 1) skips it, conservatively', () => {
+    const { k, log, run } = bootReaders('6.12');
+    run({ type: 'SPAWN', pid: 1 });
+    run(anonThp());
+    run({ type: 'FAULT', pid: 1, addr: A, write: true });
+    // the PMD split by mprotect of half the VMA, the VMA merged back: one VMA mapping the folio by 4 PTEs
+    run({ type: 'MPROTECT', pid: 1, addr: A, len: 2 * PS, read: true, write: false });
+    run({ type: 'MPROTECT', pid: 1, addr: A, len: 2 * PS, read: true, write: true });
+    run({ type: 'MADVISE', pid: 1, addr: A, len: THP, advice: 'COLD' });
+    expect(folioAt(k, 1, A)!.folio.order).toBe(2); // not split: the batch covers the folio
+    const t = log.table();
+    for (const s of ['legacy-6.1', 'large-6.12', 'owners-6.15'] as const) expect(counts(row(t, s, 'madvise_mapped_elsewhere'))).toEqual([1, 0, 0]);
+    for (const s of ['proposal', 'proposal+vma-hooks'] as const) {
+      expect(counts(row(t, s, 'madvise_mapped_elsewhere'))).toEqual([0, 1, 0]);
+      expect(row(t, s, 'madvise_mapped_elsewhere')!.firstConservative).toMatchObject({ truth: 'act (not shared) (folio_mapcount 4 of 4 pages)', answer: 'skip (shared) (folio_mapcount 1 of 4 pages [one])' });
+    }
+  });
+
+  it('part of a folio another process maps by its PMD: folio_likely_mapped_shared() skips it; the proposal, One after mprotect and munmap, would page it out', () => {
+    const { k, log, run, scheme } = bootReaders('6.12');
+    run({ type: 'SPAWN', pid: 1 });
+    run(anonThp());
+    run({ type: 'FAULT', pid: 1, addr: A, write: true });
+    const thp = folioAt(k, 1, A)!.folio;
+    run({ type: 'FORK', pid: 1, child: 2 });
+    run({ type: 'MPROTECT', pid: 1, addr: A + 2 * PS, len: 2 * PS, read: true, write: false });
+    run({ type: 'MUNMAP', pid: 1, addr: A + 2 * PS, len: 2 * PS });
+    expect(scheme<Proposal>('proposal').stateOf(thp)).toBe('one');
+    run({ type: 'MADVISE', pid: 1, addr: A, len: 2 * PS, advice: 'PAGEOUT' });
+    expect(folioAt(k, 1, A)!.folio).toBe(thp); // skipped: not split, not paged out
+    const t = log.table();
+    for (const s of ['large-6.12', 'owners-6.15', 'proposal+vma-hooks'] as const) expect(counts(row(t, s, 'madvise_mapped_elsewhere'))).toEqual([1, 0, 0]);
+    expect(counts(row(t, 'proposal', 'madvise_mapped_elsewhere'))).toEqual([0, 0, 1]);
+    expect(row(t, 'proposal', 'madvise_mapped_elsewhere')!.firstWrong).toMatchObject({
+      folio: thp.id,
+      pid: 1,
+      truth: 'skip (shared) (folio_likely_mapped_shared: mapcount 3, entire 1, first page 1)',
+      answer: 'act (not shared) (folio_likely_mapped_shared, mapcount 1 [one])',
+    });
+  });
+});

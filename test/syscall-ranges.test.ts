@@ -130,3 +130,31 @@ describe('MADV_PAGEOUT at a large folio mapped elsewhere', () => {
     expect(run('6.12')).toEqual({ thpKept: true, smallKept: [false, false, false, false] });
   });
 });
+
+describe('MADV_COLD on a THP its process maps whole by PTEs', () => {
+  // a PMD THP, its PMD split by mprotect of half the VMA, the VMA merged back by mprotect again:
+  // one VMA, 512 PTEs mapping the folio's pages in order
+  const run = (kernel: '6.1' | '6.12') => {
+    const { k, run } = boot({ kernel });
+    const A = 4 * MB2;
+    expect(run({ type: 'SPAWN', pid: 1 })).toBe('ok');
+    expect(run({ type: 'MMAP', pid: 1, addr: A, len: MB2, read: true, write: true, shared: false, fixed: true })).toBe('ok');
+    expect(run({ type: 'FAULT', pid: 1, addr: A, write: true })).toBe('ok');
+    expect(run({ type: 'MPROTECT', pid: 1, addr: A, len: MB2 / 2, read: true, write: false })).toBe('ok');
+    expect(run({ type: 'MPROTECT', pid: 1, addr: A, len: MB2 / 2, read: true, write: true })).toBe('ok');
+    const mm = k.sys.mms.get(1)!;
+    expect(mm.vmas.length).toBe(1);
+    expect(mm.pmds.size).toBe(0);
+    expect(run({ type: 'MADVISE', pid: 1, addr: A, len: MB2, advice: 'COLD' })).toBe('ok');
+    const folioAt = (addr: number) => k.sys.folios.get((mm.ptes.get(addr / PAGE) as { folio: number }).folio)!;
+    return [folioAt(A).order, folioAt(A + MB2 - PAGE).order];
+  };
+
+  it('6.1 splits it (page_mapcount() == 1: PageTransCompound is split)', () => {
+    expect(run('6.1')).toEqual([0, 0]);
+  });
+
+  it('6.12 leaves it whole (the PTE batch covers the folio: no split)', () => {
+    expect(run('6.12')).toEqual([9, 9]);
+  });
+});

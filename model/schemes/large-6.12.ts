@@ -45,6 +45,21 @@ const fresh = (nr: number): Counters => ({
   nrPagesMapped: 0,
 });
 
+/**
+ * folio_likely_mapped_shared() of 6.12 (include/linux/mm.h) from a folio's numbers: folio_mapcount(),
+ * folio_entire_mapcount() and the first page's own mappings (its _mapcount + 1). An estimate: a
+ * large folio mapped by one process page by page more than once, or by a PMD and a PTE, reads shared.
+ */
+export function likelyMappedShared(n: { readonly large: boolean; readonly nrPages: number; readonly mapcount: number; readonly entire: number; readonly firstPage: number }): boolean {
+  if (!n.large) return n.mapcount > 1;
+  // a single mapping implies "mapped exclusively"
+  if (n.mapcount <= 1) return false;
+  // if any page is mapped more than once we treat it "mapped shared"
+  if (n.entire > 0 || n.mapcount > n.nrPages) return true;
+  // let's guess based on the first subpage
+  return n.firstPage > 1;
+}
+
 export class Large612 implements MapcountScheme {
   readonly name = 'large-6.12' as const;
   readonly costs: Costs = zeroCosts();
@@ -266,6 +281,13 @@ export class Large612 implements MapcountScheme {
     }
     this.costs.cachelines += page === 1 ? 1 : 2; // the page, the first tail's _entire_mapcount
     return c.mapcount[page] + 1 + c.entireMapcount + 1;
+  }
+
+  /** mirrors folio_likely_mapped_shared() of 6.12, on this scheme's counters */
+  likelyMappedShared(folio: Folio): boolean {
+    const c = this.view(folio);
+    const large = isLarge(folio);
+    return likelyMappedShared({ large, nrPages: 1 << folio.order, mapcount: this.folioMapcount(folio), entire: large ? c.entireMapcount + 1 : 0, firstPage: c.mapcount[0] + 1 });
   }
 
   /** mirrors folio_mapped() of 6.12: folio_mapcount(folio) >= 1 */

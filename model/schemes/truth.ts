@@ -96,6 +96,14 @@ export function pageMapcountOf(sys: MmSystem, folio: Folio, page: number): numbe
   return counts[page] ?? 0;
 }
 
+/** The numbers folio_likely_mapped_shared() reads (model/schemes/large-6.12.ts), off the page tables. */
+export function sharingNumbers(sys: MmSystem, folio: Folio): { large: boolean; nrPages: number; mapcount: number; entire: number; firstPage: number } {
+  let entire = 0;
+  for (const e of entriesMapping(sys, folio.id)) if (e.level === 'pmd') entire++;
+  const mapcount = sys.mappedBy.get(folio.id)?.size ?? 0;
+  return { large: folio.order > 0, nrPages: 1 << folio.order, mapcount, entire, firstPage: pageMapcountOf(sys, folio, 0) - entire };
+}
+
 /** The VMAs whose page tables map the folio, read off the page tables (for checking rmap walks). */
 export function vmasMapping(sys: MmSystem, folio: Folio): Vma[] {
   // in order of first mapping entry; a folio is mapped by a few VMAs, so a list beats a Map (the
