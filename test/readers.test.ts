@@ -23,7 +23,7 @@ import { Legacy61 } from '../model/schemes/legacy-6.1.ts';
 import { Owners615 } from '../model/schemes/owners-6.15.ts';
 import { Proposal, ProposalVmaHooks } from '../model/schemes/proposal.ts';
 import type { MapcountScheme, SchemeName } from '../model/schemes/scheme.ts';
-import type { KernelGeneration, MmSystem } from '../model/types.ts';
+import type { Folio, KernelGeneration, MmSystem } from '../model/types.ts';
 import { boot } from './helpers.ts';
 
 const PS = TINY.pageSize;
@@ -48,6 +48,22 @@ const row = (t: ReaderTable, scheme: SchemeName, reader: ReaderName): ReaderRow 
 const counts = (r: ReaderRow | undefined): [number, number, number] => (r ? [r.exact, r.conservative, r.wrong] : [0, 0, 0]);
 
 const anonThp = (len = THP): MmOperation => ({ type: 'MMAP', pid: 1, addr: A, len, read: true, write: true, shared: false, fixed: true });
+
+/**
+ * Hazard (a)'s state: a PMD THP, fork, mprotect splits the parent's VMA, munmap of the split-off
+ * half; the proposal says One while the child maps the folio by its PMD. Returns the folio.
+ */
+function proposalOneWhileChildMaps({ k, run, scheme }: ReturnType<typeof bootReaders>): Folio {
+  run({ type: 'SPAWN', pid: 1 });
+  run(anonThp());
+  run({ type: 'FAULT', pid: 1, addr: A, write: true });
+  const thp = folioAt(k, 1, A)!.folio;
+  run({ type: 'FORK', pid: 1, child: 2 });
+  run({ type: 'MPROTECT', pid: 1, addr: A + 2 * PS, len: 2 * PS, read: true, write: false });
+  run({ type: 'MUNMAP', pid: 1, addr: A + 2 * PS, len: 2 * PS });
+  expect(scheme<Proposal>('proposal').stateOf(thp)).toBe('one');
+  return thp;
+}
 
 describe('(a) COW reuse: the proposal says One while two mms map the folio', () => {
   it('PMD THP, fork, mprotect splits the parent VMA, munmap of one half: the parent write fault would reuse a page the child maps', () => {
@@ -80,15 +96,9 @@ describe('(a) COW reuse: the proposal says One while two mms map the folio', () 
   });
 
   it('the same hazard stops try_to_unmap early: a mapping is left behind', () => {
-    const { k, log, run, scheme } = bootReaders('6.12');
-    run({ type: 'SPAWN', pid: 1 });
-    run(anonThp());
-    run({ type: 'FAULT', pid: 1, addr: A, write: true });
-    const thp = folioAt(k, 1, A)!.folio;
-    run({ type: 'FORK', pid: 1, child: 2 });
-    run({ type: 'MPROTECT', pid: 1, addr: A + 2 * PS, len: 2 * PS, read: true, write: false });
-    run({ type: 'MUNMAP', pid: 1, addr: A + 2 * PS, len: 2 * PS });
-    expect(scheme<Proposal>('proposal').stateOf(thp)).toBe('one');
+    const b = bootReaders('6.12');
+    const { log, run } = b;
+    proposalOneWhileChildMaps(b);
     run({ type: 'MIGRATE', pid: 2, addr: A }); // try_to_migrate(): two VMAs (parent's half, child's PMD)
     const t = log.table();
     // the first VMA unmapped takes the count to Zero: folio_mapped() false while the other VMA maps it
@@ -392,15 +402,9 @@ describe("6.12's madvise asks folio-level questions of a large folio", () => {
   });
 
   it('part of a folio another process maps by its PMD: folio_likely_mapped_shared() skips it; the proposal, One after mprotect and munmap, would page it out', () => {
-    const { k, log, run, scheme } = bootReaders('6.12');
-    run({ type: 'SPAWN', pid: 1 });
-    run(anonThp());
-    run({ type: 'FAULT', pid: 1, addr: A, write: true });
-    const thp = folioAt(k, 1, A)!.folio;
-    run({ type: 'FORK', pid: 1, child: 2 });
-    run({ type: 'MPROTECT', pid: 1, addr: A + 2 * PS, len: 2 * PS, read: true, write: false });
-    run({ type: 'MUNMAP', pid: 1, addr: A + 2 * PS, len: 2 * PS });
-    expect(scheme<Proposal>('proposal').stateOf(thp)).toBe('one');
+    const b = bootReaders('6.12');
+    const { k, log, run } = b;
+    const thp = proposalOneWhileChildMaps(b);
     run({ type: 'MADVISE', pid: 1, addr: A, len: 2 * PS, advice: 'PAGEOUT' });
     expect(folioAt(k, 1, A)!.folio).toBe(thp); // skipped: not split, not paged out
     const t = log.table();
