@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Advice } from '../model/madvise.ts';
+import { folioAt } from '../model/machines/mm-system.ts';
 import { boot } from './helpers.ts';
 
 /**
- * Syscalls over a range with holes, as the kernel walks it: mprotect() stops at the first hole
- * (the VMAs before it changed), madvise() skips holes; both then fail with ENOMEM.
+ * Syscalls over ranges, as the kernel walks them: mprotect() stops at the first hole (the VMAs
+ * before it changed), madvise() skips holes, both then fail with ENOMEM; and madvise's rules for
+ * large folios, which differ between 6.1 and 6.12.
  */
 
 const MB2 = 0x200000;
@@ -115,8 +117,7 @@ describe('MADV_PAGEOUT at a large folio mapped elsewhere', () => {
     expect(run({ type: 'FORK', pid: 1, child: 2 })).toBe('ok');
     expect(run({ type: 'MMAP', pid: 1, addr: A + HALF, len: 4 * PAGE, read: true, write: true, shared: false, fixed: true })).toBe('ok');
     for (let p = 0; p < 4; p++) expect(run({ type: 'FAULT', pid: 1, addr: A + HALF + p * PAGE, write: true })).toBe('ok');
-    const thp = k.sys.folios.get((k.sys.mms.get(1)!.ptes.get(A / PAGE) as { folio: number }).folio)!;
-    expect(thp.order).toBeGreaterThan(0);
+    expect(folioAt(k, 1, A)!.folio.order).toBeGreaterThan(0);
     expect(run({ type: 'MADVISE', pid: 1, addr: A, len: HALF + 4 * PAGE, advice: 'PAGEOUT' })).toBe('ok');
     const present = (addr: number) => k.sys.mms.get(1)!.ptes.get(addr / PAGE)?.kind === 'present';
     return { thpKept: present(A), smallKept: [0, 1, 2, 3].map((p) => present(A + HALF + p * PAGE)) };
@@ -146,8 +147,7 @@ describe('MADV_COLD on a THP its process maps whole by PTEs', () => {
     expect(mm.vmas.length).toBe(1);
     expect(mm.pmds.size).toBe(0);
     expect(run({ type: 'MADVISE', pid: 1, addr: A, len: MB2, advice: 'COLD' })).toBe('ok');
-    const folioAt = (addr: number) => k.sys.folios.get((mm.ptes.get(addr / PAGE) as { folio: number }).folio)!;
-    return [folioAt(A).order, folioAt(A + MB2 - PAGE).order];
+    return [folioAt(k, 1, A)!.folio.order, folioAt(k, 1, A + MB2 - PAGE)!.folio.order];
   };
 
   it('6.1 splits it (page_mapcount() == 1: PageTransCompound is split)', () => {
