@@ -269,6 +269,8 @@ interface VmaRec {
   /** The parent's VMA it was copied from at fork (copy_page_range). */
   source: VmaRec | null;
   retired: boolean;
+  /** The lowest and highest address the trace showed it mapping at (rmap adds, PMD splits, fork copies), or null. */
+  span: { lo: number; hi: number } | null;
 }
 
 interface MmRec {
@@ -290,6 +292,7 @@ class KernelReplay {
   /** The rmap probes that exist only in the other generation. */
   private readonly foreignRmap: ReadonlySet<string>;
   private readonly pmdOrder: number;
+  private readonly pageSize: number;
   private readonly scheme: Scheme;
   private readonly folios: FolioIndex<FolioRec>;
   private readonly vmas = new Map<string, VmaRec>();
@@ -346,6 +349,7 @@ class KernelReplay {
     this.gen = header.kernel.generation;
     this.foreignRmap = new Set(PROBE_TABLES[this.gen === '6.1' ? '6.12' : '6.1'].generationMarkers);
     this.pmdOrder = header.geometry.pmdOrder;
+    this.pageSize = header.geometry.pageSize;
     this.folios = new FolioIndex(this.pmdOrder);
     const sys = createSystem({ geometry: header.geometry, kernel: this.gen, thp: 'always', shmemThp: true });
     this.scheme = this.gen === '6.1' ? new Legacy61(sys) : new Large612(sys);
@@ -629,6 +633,7 @@ class KernelReplay {
       file: false,
       source: null,
       retired: false,
+      span: null,
     };
     this.vmas.set(ptr, v);
     mm.vmas.add(v);
@@ -665,6 +670,54 @@ class KernelReplay {
     const v = this.vmas.get(ptr);
     if (v && v.mm === mmPtr) return v;
     return this.freshVma(ptr, mmPtr, pid);
+  }
+
+  /** The VMA maps something in [lo, hi) (an event's address; probes of older captures may not report one). */
+  private noteSpan(v: VmaRec, lo: number, hi: number): void {
+    if (!Number.isFinite(lo)) return;
+    if (v.span === null) v.span = { lo, hi };
+    else {
+      v.span.lo = Math.min(v.span.lo, lo);
+      v.span.hi = Math.max(v.span.hi, hi);
+    }
+  }
+
+  /** The VMA maps the PMD range holding the event's `addr` (a PMD split: its entries are there). */
+  private notePmd(v: VmaRec, a: Args): void {
+    const size = this.pageSize << this.pmdOrder;
+    const addr = Number(hx(a, 'addr'));
+    this.noteSpan(v, addr - (addr % size), addr - (addr % size) + size);
+  }
+
+  /** The VMA maps `pages` pages from the event's `addr` argument (if it has one). */
+  private noteMapped(v: VmaRec, a: Args, pages: number): void {
+    if (a.addr === undefined) return;
+    const lo = Number(hx(a, 'addr'));
+    this.noteSpan(v, lo, lo + pages * this.pageSize);
+  }
+
+  /**
+   * vma_merge() is not probed: an mprotect or madvise that split a VMA and merged it back leaves
+   * the entries the replay filed under a part (a PMD split names the part) on a pointer the kernel
+   * freed (and may have reused: the record is then retired with its entries). At fork,
+   * copy_page_range() names the VMA covering [start, end): another VMA record of the same mm, live
+   * or retired, all of whose seen addresses lie in that range was merged into it, and its entries
+   * are copied with it.
+   */
+  private absorbMerged(v: VmaRec, start: number, end: number): void {
+    const mm = this.mms.get(v.mm);
+    if (!mm) return;
+    for (const w of [...mm.vmas, ...mm.orphans]) {
+      if (w === v || w.span === null || w.span.lo < start || w.span.hi > end || (!w.ptes.size && !w.pmds.size)) continue;
+      for (const [from, to] of [[w.ptes, v.ptes], [w.pmds, v.pmds]] as const)
+        for (const [pfn, n] of [...from.entries()]) {
+          to.add(pfn, n);
+          for (let k = 0; k < n; k++) from.removeOne(pfn);
+        }
+      if (w.anonVma && v.anonVma !== true) v.anonVma = true;
+      mm.orphans.delete(w);
+      this.infer('vma-merge-move');
+    }
   }
 
   // ---- rmap ----------------------------------------------------------------------------------------
@@ -868,7 +921,12 @@ class KernelReplay {
     const dstMm = hx(a, 'dst_mm');
     this.bornMms.add(dstMm);
     const src = this.vma(hx(a, 'src_vma'), hx(a, 'src_mm'), pid);
+    const start = a.start === undefined ? NaN : Number(hx(a, 'start'));
+    const end = a.end === undefined ? NaN : Number(hx(a, 'end'));
+    if (Number.isFinite(start) && Number.isFinite(end)) this.absorbMerged(src, start, end);
+    this.noteSpan(src, start, end);
     const dst = this.freshVma(hx(a, 'dst_vma'), dstMm, undefined, src.complete);
+    this.noteSpan(dst, start, end);
     // anon_vma_fork(): the child VMA gets an anon_vma when the parent's has one
     dst.anonVma = src.anonVma;
     dst.file = src.file;
@@ -990,6 +1048,7 @@ class KernelReplay {
         this.fields61(rec, 0, true, a, true);
         this.rmap({ op: 'add', level: compound ? 'pmd' : 'pte', folio: rec.folio, page: 0, nr: compound ? nr : 1, vma: v.model, newAnon: true, exclusive: true });
         this.addMapping(v, compound ? 'pmd' : 'pte', pfn, 1);
+        this.noteMapped(v, a, compound ? nr : 1);
         return;
       }
       case 'page_add_anon_rmap':
@@ -1007,6 +1066,7 @@ class KernelReplay {
         const pfn = rec.folio.id + page;
         this.rmap({ op: 'add', level: compound ? 'pmd' : 'pte', folio: rec.folio, page: compound ? 0 : page, nr: compound ? rec.nr : 1, vma: v.model, newAnon: false, exclusive: (nm(a, 'flags') & 1) !== 0 });
         this.addMapping(v, compound ? 'pmd' : 'pte', compound ? rec.folio.id : pfn, 1);
+        this.noteMapped(v, a, compound ? rec.nr : 1);
         return;
       }
       case 'page_remove_rmap': {
@@ -1123,6 +1183,7 @@ class KernelReplay {
     this.rmap({ op: 'split-pmd', level: 'pmd', folio: rec.folio, page: 0, nr: rec.nr, vma: v.model });
     this.dropMapping(v, 'pmd', head, 1);
     this.addMapping(v, 'pte', head, rec.nr);
+    this.notePmd(v, a);
     this.infer('anon-pmd-split');
   }
 
@@ -1215,6 +1276,7 @@ class KernelReplay {
         const pmd = large && rec.folio.order === this.pmdOrder;
         this.rmap({ op: 'add', level: pmd ? 'pmd' : 'pte', folio: rec.folio, page: 0, nr, vma: v.model, newAnon: true, exclusive: true });
         this.addMapping(v, pmd ? 'pmd' : 'pte', head, pmd ? 1 : nr);
+        this.noteMapped(v, a, nr);
         return;
       }
       case 'folio_add_anon_rmap_ptes':
@@ -1234,6 +1296,7 @@ class KernelReplay {
         const nr = pmd ? rec.nr : this.pagesArg(this.need(a, 'nr'), 'nr', rec.nr - page);
         this.rmap({ op: 'add', level: pmd ? 'pmd' : 'pte', folio: rec.folio, page: pmd ? 0 : page, nr, vma: v.model, newAnon: false, exclusive: (nm(a, 'flags') & 1) !== 0 });
         this.addMapping(v, pmd ? 'pmd' : 'pte', pmd ? rec.folio.id : rec.folio.id + page, nr);
+        this.noteMapped(v, a, nr);
         return;
       }
       case 'folio_remove_rmap_ptes':

@@ -40,8 +40,8 @@ function metaName(e: TraceEvent): string {
   }
 }
 
-describe('ftrace -> events, the 12 real captures', () => {
-  it('has 12 fixtures', () => expect(FIXTURES).toHaveLength(12));
+describe('ftrace -> events, the 14 real captures', () => {
+  it('has 14 fixtures', () => expect(FIXTURES).toHaveLength(14));
 
   for (const f of FIXTURES) {
     it(`${f}: converts; per-event counts match eventCounts; generation detected`, async () => {
@@ -111,17 +111,20 @@ describe('ftrace -> events, the 12 real captures', () => {
 /**
  * sha256 of the event lines (the header names the input path, so it is left out) and their count,
  * as `convert` wrote them for every bundled capture when the converter moved from strings to bytes
- * (traces/ftrace/fast-line.ts): any change of the conversion of a real capture fails here.
+ * (traces/ftrace/fast-line.ts; the madvise-thp captures, recorded later, as it wrote them then):
+ * any change of the conversion of a real capture fails here.
  */
 const CONVERTED: Record<string, [sha256: string, events: number]> = {
   'real/6.1-fork-many.ftrace.gz': ['a6cd3ee7f3f8da5fa46c60df2c727217662df726a6047b1873408828f9c149cb', 5206],
   'real/6.1-holdout-mixed.ftrace.gz': ['039939c2ee4eae3f9a7d7ae69e7b617fb9fc984a46c74e62d20335e360a88302', 6347],
+  'real/6.1-madvise-thp.ftrace.gz': ['4285db9323f3111a4f7ac02bbde0f96f1d8f917ac0f150c646b1953923c6b54d', 8840],
   'real/6.1-mremap-dontneed.ftrace.gz': ['2b8c0318e814ad7204e473324c5f551531d48c239f518c704defe5cea206eab6', 8548],
   'real/6.1-split-folio.ftrace.gz': ['9af3d63e263f004f4ab5d64f9432142469aca042d55e04d1ae6a69ec83c0941a', 10213],
   'real/6.1-thp-fork-cow.ftrace.gz': ['de1aa510169d8573fa89d52b25f062f1dc4ca9a6cbf9198e62d5df81b7c302f1', 6193],
   'real/6.1-tmpfs-shared-private.ftrace.gz': ['05472a1c2b2368fa308ff8adfaaafb76380421dec1161f0cedab83de192c8200', 3026],
   'real/6.12-fork-many.ftrace.gz': ['0476dfda9bb128e0935477680fd1b3cde30134902d664617ef413e692e360dce', 4116],
   'real/6.12-holdout-mixed.ftrace.gz': ['759c09fea30487d3174eef290399f58728833a0ba49c2bb0c91e62becd74223b', 3330],
+  'real/6.12-madvise-thp.ftrace.gz': ['943214e1abfed7c67ab4b0e23c3b363744687109ca710656ea8f6fd8b6836892', 4213],
   'real/6.12-mremap-dontneed.ftrace.gz': ['6e35245c5a510809ef332af738d92dc1cf1d13a527a0f9ba18139edadf4d399e', 4448],
   'real/6.12-split-folio.ftrace.gz': ['06d116e9eaedd3e65db68f482ace203e4df6efb71d08ac07c05b997456193961', 7101],
   'real/6.12-thp-fork-cow.ftrace.gz': ['c57d1a3bfedd488e899bc9593fb3c2123ef7f463ab41bf67e9f685f1cc8142d8', 2595],

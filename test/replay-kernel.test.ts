@@ -41,7 +41,7 @@ function pickForkedPage(lines: string[], gen: '6.1' | '6.12'): { first: number; 
   throw new Error('no forked page found');
 }
 
-describe('replay of the 12 real kernel traces against the exact schemes', () => {
+describe('replay of the 14 real kernel traces against the exact schemes', () => {
   const table: string[] = [];
   for (const f of FIXTURES) {
     it(`${f}: agree, no divergence, values verified`, async () => {
@@ -62,7 +62,7 @@ describe('replay of the 12 real kernel traces against the exact schemes', () => 
   }
   it('reports the verified/learned ratio', () => {
     console.log(table.join('\n'));
-    expect(table).toHaveLength(12);
+    expect(table).toHaveLength(14);
   });
 
   for (const gen of ['6.1', '6.12'] as const) {

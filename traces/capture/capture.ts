@@ -25,6 +25,7 @@ export const WORKLOADS: readonly string[] = Object.freeze([
   'mremap-dontneed',
   'fork-many',
   'split-folio',
+  'madvise-thp',
   'holdout-mixed',
   'holdout-shmem-remap',
   'holdout2-thp-grow-fork2',
