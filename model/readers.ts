@@ -303,6 +303,9 @@ function otherMmMapsPage(sys: MmSystem, folio: Folio, page: number, pid: Pid): b
   });
 }
 
+/** What a shared check that skips shared folios decides (NUMA migration, madvise). */
+const skipOrAct = (shared: boolean): string => (shared ? 'skip (shared)' : 'act (not shared)');
+
 /** " [many]" for a saturating scheme: the state behind its number. */
 const stateNote = (s: MapcountScheme, folio: Folio): string => (isSaturating(s) ? ` [${s.stateOf(folio)}]` : '');
 
@@ -684,7 +687,7 @@ export class ReaderLog {
     const tm = new Truth(sys).pageMapcount(folio, page);
     const truthShared = isShared(tm);
     const word = (shared: boolean): string =>
-      reader === 'khugepaged_shared' ? (shared ? 'shared' : 'not shared') : shared ? 'skip (shared)' : 'act (not shared)';
+      reader === 'khugepaged_shared' ? (shared ? 'shared' : 'not shared') : skipOrAct(shared);
     for (const s of this.schemes(k)) {
       this.judge(s, reader, { folio, page, pid }, `${word(truthShared)} (mapcount ${tm})`, () => {
         const a = sharedAnswer(s, folio, page, isShared);
@@ -707,17 +710,16 @@ export class ReaderLog {
     const nrPages = 1 << folio.order;
     const truthNumbers = sharingNumbers(sys, folio);
     const truthShared = test === 'likely-shared' ? likelyMappedShared(truthNumbers) : truthNumbers.mapcount !== nrPages;
-    const word = (shared: boolean): string => (shared ? 'skip (shared)' : 'act (not shared)');
     const truthText =
       test === 'likely-shared'
-        ? `${word(truthShared)} (folio_likely_mapped_shared: mapcount ${truthNumbers.mapcount}, entire ${truthNumbers.entire}, first page ${truthNumbers.firstPage})`
-        : `${word(truthShared)} (folio_mapcount ${truthNumbers.mapcount} of ${nrPages} pages)`;
+        ? `${skipOrAct(truthShared)} (folio_likely_mapped_shared: mapcount ${truthNumbers.mapcount}, entire ${truthNumbers.entire}, first page ${truthNumbers.firstPage})`
+        : `${skipOrAct(truthShared)} (folio_mapcount ${truthNumbers.mapcount} of ${nrPages} pages)`;
     const elsewhere = mmsMapping(sys, folio).some((p) => p !== pid);
     for (const s of this.schemes(k)) {
       this.judge(s, 'madvise_mapped_elsewhere', { folio, page, pid }, truthText, () => {
         const a = madviseFolioAnswer(s, test, folio);
         const cls: ReaderClass = a.shared === truthShared ? 'exact' : a.shared || !elsewhere ? 'conservative' : 'wrong';
-        return { answer: `${word(a.shared)} (${a.how})`, cls };
+        return { answer: `${skipOrAct(a.shared)} (${a.how})`, cls };
       });
     }
   }
